@@ -1,0 +1,128 @@
+use super::*;
+use fleet_model::TopicKind;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/fleet.toml"))
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn spec_minimal_shape_parses() {
+    let cfg = parse(
+        r#"
+[kafka]
+brokers = "127.0.0.1:9092"
+group_id = "fleetdash-test"
+start = "earliest"
+[kafka.properties]
+"security.protocol" = "plaintext"
+
+[[kafka.topics]]
+name = "cars.gps.json"
+kind = "position"
+fields = { id = "$key", lat = "lat", lng = "lng", ts = "ts" }
+
+[redis]
+url = "redis://127.0.0.1:6379"
+geo_keys = ["cars#gps"]
+
+[store]
+path = "/tmp/cache.sqlite"
+
+[operator]
+name = "alice"
+"#,
+    )
+    .unwrap();
+    let k = cfg.kafka.unwrap();
+    assert_eq!(k.start, StartFrom::Earliest);
+    assert_eq!(k.topics.len(), 1);
+    assert_eq!(k.topics[0].kind, TopicKind::Position);
+    assert_eq!(cfg.operator.name.as_deref(), Some("alice"));
+    assert_eq!(cfg.history.min_distance_m, 25.0);
+}
+
+#[test]
+fn default_topics_are_the_spec_five() {
+    let cfg = parse("[kafka]\nbrokers = \"b:1\"\n").unwrap();
+    let names: Vec<_> = cfg
+        .kafka
+        .unwrap()
+        .topics
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cars.gps.json",
+            "cars.status.json",
+            "cars.info.json",
+            "fleet.alerts.json",
+            "fleet.alert-acks.json"
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_names_key_and_file() {
+    let e = err("[kafka]\nbrokers = \"b:1\"\nbrokerz = 3\n");
+    assert!(e.contains("/etc/fleet.toml"), "{e}");
+    assert!(e.contains("brokerz"), "{e}");
+}
+
+#[test]
+fn bad_kind_names_nested_key() {
+    let e = err("[kafka]\nbrokers = \"b:1\"\n[[kafka.topics]]\nname = \"x\"\nkind = \"gps\"\n");
+    assert!(e.contains("kafka.topics[0].kind"), "{e}");
+    assert!(e.contains("/etc/fleet.toml"), "{e}");
+}
+
+#[test]
+fn unknown_field_mapping_is_rejected() {
+    let e = err(
+        "[kafka]\nbrokers = \"b:1\"\n[[kafka.topics]]\nname = \"x\"\nkind = \"position\"\nfields = { latitude = \"a\" }\n",
+    );
+    assert!(e.contains("kafka.topics[0].fields.latitude"), "{e}");
+}
+
+#[test]
+fn bad_redis_scheme_and_values() {
+    assert!(err("[redis]\nurl = \"http://x\"\n").contains("redis.url"));
+    assert!(err("[redis]\nurl = [\"redis://a:1\", \"tcp://b\"]\n").contains("redis.url[1]"));
+    assert!(err("[history]\nmin_distance_m = -1\n").contains("history.min_distance_m"));
+    assert!(err("[fleet]\nstale_after_s = \"soon\"\n").contains("fleet.stale_after_s"));
+}
+
+#[test]
+fn env_properties_resolve_or_name_the_key() {
+    // SAFETY-free: tests in this module use distinct variable names.
+    let e = err(
+        "[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"sasl.password\" = \"env:FLEETDASH_TEST_UNSET_VAR\"\n",
+    );
+    assert!(
+        e.contains("sasl.password") && e.contains("FLEETDASH_TEST_UNSET_VAR"),
+        "{e}"
+    );
+    let ok =
+        parse("[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"x\" = \"env:PATH\"\n").unwrap();
+    assert_eq!(
+        ok.kafka.unwrap().properties["x"],
+        std::env::var("PATH").unwrap()
+    );
+}
+
+#[test]
+fn syntax_error_names_file() {
+    let e = err("[kafka\n");
+    assert!(e.contains("/etc/fleet.toml"), "{e}");
+}
+
+#[test]
+fn missing_cli_file_is_an_error() {
+    let e = locate(Some(Path::new("/nonexistent/fleet.toml"))).unwrap_err();
+    assert!(e.to_string().contains("--config"));
+}

@@ -1,0 +1,137 @@
+//! Semantic checks serde cannot express. Each failure returns `(dotted key, message)`; the
+//! caller adds the file name.
+
+use super::model::{Config, default_fields};
+
+type Invalid = (String, String);
+
+fn bad(key: impl Into<String>, msg: impl Into<String>) -> Invalid {
+    (key.into(), msg.into())
+}
+
+/// Validates `cfg` and resolves `env:NAME` property values from the environment.
+pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
+    if let Some(k) = cfg.kafka.as_mut() {
+        if k.brokers.trim().is_empty() {
+            return Err(bad(
+                "kafka.brokers",
+                "must name at least one broker (host:port)",
+            ));
+        }
+        if k.batch_max_messages == 0 {
+            return Err(bad("kafka.batch_max_messages", "must be at least 1"));
+        }
+        if k.batch_max_ms == 0 {
+            return Err(bad("kafka.batch_max_ms", "must be at least 1"));
+        }
+        if let Some(g) = &k.group_id
+            && g.trim().is_empty()
+        {
+            return Err(bad("kafka.group_id", "must not be empty"));
+        }
+        for (name, value) in k.properties.iter_mut() {
+            if let Some(var) = value.strip_prefix("env:") {
+                *value = std::env::var(var).map_err(|_| {
+                    bad(
+                        format!("kafka.properties.\"{name}\""),
+                        format!("environment variable {var} is not set"),
+                    )
+                })?;
+            }
+        }
+        if k.topics.is_empty() {
+            return Err(bad("kafka.topics", "must list at least one topic"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in k.topics.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                return Err(bad(format!("kafka.topics[{i}].name"), "must not be empty"));
+            }
+            if !seen.insert(t.name.clone()) {
+                return Err(bad(
+                    format!("kafka.topics[{i}].name"),
+                    format!("topic `{}` is listed twice", t.name),
+                ));
+            }
+            let known = default_fields(t.kind);
+            for (field, path) in &t.fields {
+                if !known.iter().any(|(f, _)| f == field) {
+                    let names: Vec<_> = known.iter().map(|(f, _)| *f).collect();
+                    return Err(bad(
+                        format!("kafka.topics[{i}].fields.{field}"),
+                        format!(
+                            "unknown field for kind `{}`; expected one of {}",
+                            t.kind.as_str(),
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                if path.trim().is_empty() {
+                    return Err(bad(
+                        format!("kafka.topics[{i}].fields.{field}"),
+                        "must be a JSON path like `pos.lat` or `$key`",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(r) = &cfg.redis {
+        let urls = r.url.list();
+        if urls.is_empty() {
+            return Err(bad("redis.url", "must name at least one URL"));
+        }
+        for (i, u) in urls.iter().enumerate() {
+            let key = if urls.len() == 1 {
+                "redis.url".to_string()
+            } else {
+                format!("redis.url[{i}]")
+            };
+            let parsed = url::Url::parse(u).map_err(|e| bad(key.clone(), format!("`{u}`: {e}")))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss") {
+                return Err(bad(
+                    key,
+                    format!("`{u}`: scheme must be redis:// or rediss://"),
+                ));
+            }
+        }
+        if r.geo_keys.is_empty() || r.geo_keys.iter().any(|k| k.is_empty()) {
+            return Err(bad("redis.geo_keys", "must list non-empty key names"));
+        }
+        if r.poll_ms == 0 {
+            return Err(bad("redis.poll_ms", "must be at least 1"));
+        }
+        if let Some(var) = &r.password_env
+            && std::env::var(var).is_err()
+        {
+            return Err(bad(
+                "redis.password_env",
+                format!("environment variable {var} is not set"),
+            ));
+        }
+    }
+    let h = &cfg.history;
+    for (key, v) in [
+        ("history.min_distance_m", h.min_distance_m),
+        ("history.min_interval_s", h.min_interval_s),
+        ("history.downsample_interval_s", h.downsample_interval_s),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(key, "must be a number ≥ 0"));
+        }
+    }
+    for (key, v) in [
+        ("history.retention_hours", h.retention_hours),
+        ("history.downsample_after_hours", h.downsample_after_hours),
+        ("fleet.stale_after_s", cfg.fleet.stale_after_s),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(bad(key, "must be a number > 0"));
+        }
+    }
+    if let Some(n) = &cfg.operator.name
+        && n.trim().is_empty()
+    {
+        return Err(bad("operator.name", "must not be empty"));
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! JSON helpers: dotted-path lookup and flattening of nested objects.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A compiled field mapping entry: where a logical field lives in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldPath {
+    /// The Kafka message key (`$key`).
+    Key,
+    /// A dotted JSON path; a flat object key that contains dots also matches.
+    Path {
+        /// The whole path, tried first as a literal key.
+        full: String,
+        /// Its segments, for nested lookup.
+        segments: Vec<String>,
+    },
+}
+
+impl FieldPath {
+    /// Compiles `$key` or `a.b.c`.
+    pub fn parse(spec: &str) -> Self {
+        if spec == "$key" {
+            FieldPath::Key
+        } else {
+            FieldPath::Path {
+                full: spec.to_string(),
+                segments: spec.split('.').map(str::to_string).collect(),
+            }
+        }
+    }
+
+    /// Looks the path up in `obj`; `Key` is handled by the caller.
+    pub fn lookup<'a>(&self, obj: &'a Map<String, Value>) -> Option<&'a Value> {
+        match self {
+            FieldPath::Key => None,
+            FieldPath::Path { full, segments } => {
+                if let Some(v) = obj.get(full) {
+                    return Some(v);
+                }
+                if segments.len() < 2 {
+                    return None;
+                }
+                let mut cur = obj.get(&segments[0])?;
+                for s in &segments[1..] {
+                    cur = cur.as_object()?.get(s)?;
+                }
+                Some(cur)
+            }
+        }
+    }
+}
+
+/// Flattens nested objects into dotted paths (`{"engine":{"rpm":900}}` → `engine.rpm`).
+/// Arrays are kept as values: they rarely carry telemetry and flattening them would explode keys.
+pub fn flatten(obj: &Map<String, Value>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    flatten_into(obj, "", &mut out, 0);
+    out
+}
+
+fn flatten_into(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    out: &mut BTreeMap<String, Value>,
+    depth: usize,
+) {
+    for (k, v) in obj {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            // Depth bound: hostile input must not recurse without limit.
+            Value::Object(inner) if depth < 16 => flatten_into(inner, &key, out, depth + 1),
+            _ => {
+                out.insert(key, v.clone());
+            }
+        }
+    }
+}
+
+/// Reads a number that may be sent as a JSON number or a numeric string.
+pub fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
+/// Reads a boolean-ish status value: `true/false`, `"on"/"off"`, `"open"/"closed"`, `1/0`.
+pub fn as_switch(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_f64().map(|x| x != 0.0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "on" | "open" | "opened" | "true" | "yes" | "1" => Some(true),
+            "off" | "closed" | "close" | "shut" | "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads a string-ish value (numbers are stringified, e.g. numeric vehicle ids).
+pub fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lookup_nested_and_literal_dotted() {
+        let v = json!({"pos": {"lat": 1.5}, "a.b": 2});
+        let o = v.as_object().unwrap();
+        assert_eq!(FieldPath::parse("pos.lat").lookup(o), Some(&json!(1.5)));
+        assert_eq!(FieldPath::parse("a.b").lookup(o), Some(&json!(2)));
+        assert_eq!(FieldPath::parse("pos.lng").lookup(o), None);
+        assert_eq!(FieldPath::parse("$key"), FieldPath::Key);
+    }
+
+    #[test]
+    fn flatten_nested() {
+        let v = json!({"engine": {"rpm": 900, "temp": {"c": 80}}, "doors": "open", "tags": [1, 2]});
+        let f = flatten(v.as_object().unwrap());
+        assert_eq!(f["engine.rpm"], json!(900));
+        assert_eq!(f["engine.temp.c"], json!(80));
+        assert_eq!(f["doors"], json!("open"));
+        assert_eq!(f["tags"], json!([1, 2]));
+    }
+
+    #[test]
+    fn switches() {
+        assert_eq!(as_switch(&json!("ON")), Some(true));
+        assert_eq!(as_switch(&json!("closed")), Some(false));
+        assert_eq!(as_switch(&json!(0)), Some(false));
+        assert_eq!(as_switch(&json!("maybe")), None);
+    }
+}

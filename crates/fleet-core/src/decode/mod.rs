@@ -1,0 +1,410 @@
+//! Decoding: raw Kafka bytes + key → a typed sample, or a rejection with a reason.
+//!
+//! Pure and allocation-light; never panics on input. Every rejection carries a
+//! [`RejectReason`] so the quarantine can say why (SPEC §2).
+
+pub mod json;
+pub mod ts;
+
+use crate::config::{TopicConfig, default_fields};
+use fleet_model::{
+    Ack, Alert, AlertState, PositionSample, RejectReason, Severity, Source, StatusFields,
+    StatusSample, TopicKind, VehicleInfo,
+};
+use json::{FieldPath, as_f64, as_switch, as_text, flatten};
+use serde_json::{Map, Value};
+
+/// Largest payload accepted (SPEC §2: oversized > 1 MiB).
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// One message as it came off the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct RawMessage<'a> {
+    /// Message key (vehicle or alert id).
+    pub key: Option<&'a [u8]>,
+    /// Payload; `None` is a tombstone.
+    pub payload: Option<&'a [u8]>,
+    /// Kafka message timestamp, used when the payload has no `ts`.
+    pub kafka_ts_ms: Option<i64>,
+}
+
+/// A decoded message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A position fix.
+    Position(PositionSample),
+    /// A status message.
+    Status(StatusSample),
+    /// Vehicle metadata.
+    Info(VehicleInfo),
+    /// An upstream alert (or an upstream resolution when `state` says so).
+    Alert(Alert),
+    /// An acknowledgement.
+    Ack(Ack),
+    /// A null payload on a compacted topic: nothing to do, not an error.
+    Tombstone,
+}
+
+/// Why a message could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// Stable reason code.
+    pub reason: RejectReason,
+    /// One line for the operator (`lat 95.2 is outside ±90`).
+    pub detail: String,
+}
+
+fn reject(reason: RejectReason, detail: impl Into<String>) -> Rejection {
+    Rejection {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// The compiled handler for one topic.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    kind: TopicKind,
+    paths: Vec<(&'static str, FieldPath)>,
+}
+
+impl Decoder {
+    /// Compiles a topic's field mapping, filling in the kind's defaults.
+    pub fn new(topic: &TopicConfig) -> Self {
+        let paths = default_fields(topic.kind)
+            .iter()
+            .map(|(name, default)| {
+                let spec = topic
+                    .fields
+                    .get(*name)
+                    .map(String::as_str)
+                    .unwrap_or(default);
+                (*name, FieldPath::parse(spec))
+            })
+            .collect();
+        Self {
+            kind: topic.kind,
+            paths,
+        }
+    }
+
+    /// The kind this decoder handles.
+    pub fn kind(&self) -> TopicKind {
+        self.kind
+    }
+
+    fn path(&self, name: &str) -> &FieldPath {
+        // Every name asked for is in default_fields(kind); the fallback keeps this total.
+        static NONE: FieldPath = FieldPath::Key;
+        self.paths
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| p)
+            .unwrap_or(&NONE)
+    }
+
+    fn get<'a>(&self, name: &str, obj: &'a Map<String, Value>) -> Option<&'a Value> {
+        self.path(name).lookup(obj)
+    }
+
+    /// The text of a field, or of the key when the field is mapped to `$key` (or absent and
+    /// the key exists, for id-like fields).
+    fn text_or_key(
+        &self,
+        name: &str,
+        obj: &Map<String, Value>,
+        key: Option<&str>,
+    ) -> Option<String> {
+        match self.path(name) {
+            FieldPath::Key => key.map(str::to_string),
+            p => p
+                .lookup(obj)
+                .and_then(as_text)
+                .or_else(|| key.map(str::to_string)),
+        }
+    }
+
+    fn timestamp(
+        &self,
+        obj: &Map<String, Value>,
+        msg: &RawMessage,
+        now_ms: i64,
+    ) -> Result<i64, Rejection> {
+        match self.get("ts", obj) {
+            Some(Value::Null) | None => Ok(msg.kafka_ts_ms.filter(|t| *t > 0).unwrap_or(now_ms)),
+            Some(v) => ts::parse_ts(v).map_err(|_| {
+                reject(
+                    RejectReason::InvalidTimestamp,
+                    format!("ts {} is neither ms-epoch nor RFC 3339", short(v)),
+                )
+            }),
+        }
+    }
+
+    /// Decodes one message. `now_ms` is the arrival time (fallback timestamp).
+    pub fn decode(&self, msg: RawMessage, now_ms: i64) -> Result<Decoded, Rejection> {
+        let Some(payload) = msg.payload else {
+            return match self.kind {
+                TopicKind::Info | TopicKind::Ack | TopicKind::Alert => Ok(Decoded::Tombstone),
+                _ => Err(reject(RejectReason::NotJson, "empty (null) payload")),
+            };
+        };
+        if payload.len() > MAX_PAYLOAD {
+            return Err(reject(
+                RejectReason::Oversized,
+                format!("payload is {} bytes, limit is {MAX_PAYLOAD}", payload.len()),
+            ));
+        }
+        let text = std::str::from_utf8(payload).map_err(|e| {
+            reject(
+                RejectReason::NotUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })?;
+        let key = match msg.key {
+            Some(k) => Some(
+                std::str::from_utf8(k)
+                    .map_err(|_| reject(RejectReason::NotUtf8, "message key is not valid UTF-8"))?,
+            ),
+            None => None,
+        }
+        .filter(|k| !k.is_empty());
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            let reason = if text.contains("NaN") || text.contains("Infinity") {
+                RejectReason::NonFinite
+            } else {
+                RejectReason::NotJson
+            };
+            reject(reason, format!("not JSON: {e}"))
+        })?;
+        let Value::Object(obj) = value else {
+            return Err(reject(RejectReason::NotJson, "JSON is not an object"));
+        };
+        match self.kind {
+            TopicKind::Position => self.position(&obj, key, &msg, now_ms),
+            TopicKind::Status => self.status(&obj, key, &msg, now_ms),
+            TopicKind::Info => self.info(&obj, key),
+            TopicKind::Alert => self.alert(&obj, key, &msg, now_ms),
+            TopicKind::Ack => self.ack(&obj, key, &msg, now_ms),
+        }
+    }
+
+    fn vehicle_id(&self, obj: &Map<String, Value>, key: Option<&str>) -> Result<String, Rejection> {
+        self.text_or_key("id", obj, key).ok_or_else(|| {
+            reject(
+                RejectReason::MissingId,
+                "no vehicle id in key or mapped field",
+            )
+        })
+    }
+
+    fn coordinate(
+        &self,
+        name: &str,
+        obj: &Map<String, Value>,
+        limit: f64,
+        out_of_range: RejectReason,
+    ) -> Result<f64, Rejection> {
+        let v = self
+            .get(name, obj)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| {
+                reject(
+                    RejectReason::MissingCoordinates,
+                    format!("{name} is missing"),
+                )
+            })?;
+        let x = as_f64(v).ok_or_else(|| {
+            reject(
+                RejectReason::InvalidCoordinates,
+                format!("{name} {} is not a number", short(v)),
+            )
+        })?;
+        if !x.is_finite() {
+            return Err(reject(RejectReason::NonFinite, format!("{name} is {x}")));
+        }
+        if x.abs() > limit {
+            return Err(reject(
+                out_of_range,
+                format!("{name} {x} is outside ±{limit}"),
+            ));
+        }
+        Ok(x)
+    }
+
+    /// An optional number: absent or null is `None`; garbage is ignored rather than fatal,
+    /// because a bad speed must not cost us a good position.
+    fn optional_number(&self, name: &str, obj: &Map<String, Value>) -> Option<f64> {
+        self.get(name, obj)
+            .and_then(as_f64)
+            .filter(|x| x.is_finite())
+    }
+
+    fn position(
+        &self,
+        obj: &Map<String, Value>,
+        key: Option<&str>,
+        msg: &RawMessage,
+        now_ms: i64,
+    ) -> Result<Decoded, Rejection> {
+        let vehicle = self.vehicle_id(obj, key)?;
+        let lat = self.coordinate("lat", obj, 90.0, RejectReason::LatOutOfRange)?;
+        let lng = self.coordinate("lng", obj, 180.0, RejectReason::LngOutOfRange)?;
+        let ts_ms = self.timestamp(obj, msg, now_ms)?;
+        Ok(Decoded::Position(PositionSample {
+            vehicle,
+            ts_ms,
+            lat,
+            lng,
+            speed: self.optional_number("speed", obj),
+            heading: self
+                .optional_number("heading", obj)
+                .map(|h| h.rem_euclid(360.0)),
+            source: Source::Kafka,
+        }))
+    }
+
+    fn status(
+        &self,
+        obj: &Map<String, Value>,
+        key: Option<&str>,
+        msg: &RawMessage,
+        now_ms: i64,
+    ) -> Result<Decoded, Rejection> {
+        let vehicle = self.vehicle_id(obj, key)?;
+        let ts_ms = self.timestamp(obj, msg, now_ms)?;
+        let switch = |name: &str| self.get(name, obj).and_then(as_switch);
+        let known = StatusFields {
+            engine_on: switch("engine"),
+            doors_open: switch("doors"),
+            headlights_on: switch("headlights"),
+            speed: self.optional_number("speed", obj),
+            fuel: self.optional_number("fuel", obj),
+            battery: self.optional_number("battery", obj),
+        };
+        Ok(Decoded::Status(StatusSample {
+            vehicle,
+            ts_ms,
+            known,
+            fields: flatten(obj),
+        }))
+    }
+
+    fn info(&self, obj: &Map<String, Value>, key: Option<&str>) -> Result<Decoded, Rejection> {
+        let vehicle = self.vehicle_id(obj, key)?;
+        let text = |name: &str| self.get(name, obj).and_then(as_text);
+        let mut extra = flatten(obj);
+        for name in ["plate", "model", "driver", "group"] {
+            if let FieldPath::Path { full, .. } = self.path(name) {
+                extra.remove(full);
+            }
+        }
+        Ok(Decoded::Info(VehicleInfo {
+            vehicle,
+            plate: text("plate"),
+            model: text("model"),
+            driver: text("driver"),
+            group: text("group"),
+            extra,
+        }))
+    }
+
+    fn alert(
+        &self,
+        obj: &Map<String, Value>,
+        key: Option<&str>,
+        msg: &RawMessage,
+        now_ms: i64,
+    ) -> Result<Decoded, Rejection> {
+        let id = self
+            .text_or_key("id", obj, key)
+            .ok_or_else(|| reject(RejectReason::MissingId, "alert has no id (field or key)"))?;
+        let vehicle = self
+            .get("vehicle", obj)
+            .and_then(as_text)
+            .ok_or_else(|| reject(RejectReason::InvalidField, "alert has no vehicle"))?;
+        let rule = self
+            .get("rule", obj)
+            .and_then(as_text)
+            .unwrap_or_else(|| "upstream".into());
+        let severity = match self.get("severity", obj) {
+            None | Some(Value::Null) => Severity::Warning,
+            Some(v) => v.as_str().and_then(Severity::parse).ok_or_else(|| {
+                reject(
+                    RejectReason::InvalidField,
+                    format!("severity {} is not info/warning/critical", short(v)),
+                )
+            })?,
+        };
+        let ts_ms = self.timestamp(obj, msg, now_ms)?;
+        let resolved = self
+            .get("state", obj)
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("resolved"))
+            || obj.get("resolved").and_then(as_switch) == Some(true);
+        Ok(Decoded::Alert(Alert {
+            id,
+            vehicle,
+            message: self
+                .get("message", obj)
+                .and_then(as_text)
+                .unwrap_or_else(|| rule.clone()),
+            rule,
+            severity,
+            ts_ms,
+            state: if resolved {
+                AlertState::Resolved
+            } else {
+                AlertState::Open
+            },
+            acked_by: None,
+            acked_ms: None,
+            ack_note: None,
+            resolved_ms: resolved.then_some(ts_ms),
+        }))
+    }
+
+    fn ack(
+        &self,
+        obj: &Map<String, Value>,
+        key: Option<&str>,
+        msg: &RawMessage,
+        now_ms: i64,
+    ) -> Result<Decoded, Rejection> {
+        let alert_id = self.text_or_key("alert_id", obj, key).ok_or_else(|| {
+            reject(
+                RejectReason::MissingId,
+                "ack has no alert_id (field or key)",
+            )
+        })?;
+        let operator = self
+            .get("operator", obj)
+            .and_then(as_text)
+            .ok_or_else(|| reject(RejectReason::InvalidField, "ack has no operator"))?;
+        let note = self.get("note", obj).and_then(as_text).unwrap_or_default();
+        let ts = self.timestamp(obj, msg, now_ms)?;
+        Ok(Decoded::Ack(Ack {
+            alert_id,
+            operator,
+            note,
+            ts,
+        }))
+    }
+}
+
+/// A value shortened for an error message.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        let mut end = 40;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;

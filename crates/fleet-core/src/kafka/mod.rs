@@ -1,0 +1,55 @@
+//! The Kafka source: a dedicated thread polls a librdkafka consumer, decodes every message
+//! with its topic's handler, and hands batches to the engine.
+//!
+//! Partitions are assigned manually (not by group rebalancing): every desktop has its own
+//! group and reads every partition, and the starting offsets come from the cache, which is
+//! what makes the cache exactly-once. Offsets are also committed to the group after the
+//! cache has them, purely so ops tools can see this desktop's lag.
+
+mod context;
+mod poller;
+pub mod status;
+
+pub use poller::{Committer, KafkaBatch, KafkaHandle, KafkaItem, spawn};
+pub use status::{KafkaStatus, SharedStatus};
+
+use crate::config::KafkaConfig;
+use rdkafka::ClientConfig;
+
+/// Kafka source errors.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// librdkafka refused the configuration (bad property name or value).
+    #[error("kafka configuration rejected: {0}")]
+    Config(#[source] rdkafka::error::KafkaError),
+    /// A client operation failed.
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    /// The poll thread could not be started.
+    #[error("cannot start kafka thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The consumer configuration: our defaults, then the user's properties verbatim (so
+/// `security.protocol`, `sasl.*`, `ssl.*`… just work and may override ours).
+pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", cfg.effective_group_id())
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "1000")
+        .set("topic.metadata.refresh.interval.ms", "10000")
+        // Bounded prefetch: keeps RSS flat at high fleet sizes while still filling batches.
+        .set("queued.max.messages.kbytes", "32768")
+        .set("fetch.wait.max.ms", "100")
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "2000")
+        .set("socket.keepalive.enable", "true")
+        .set("client.id", "fleetdash");
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c
+}

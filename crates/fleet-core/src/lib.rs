@@ -1,0 +1,21 @@
+//! fleet-core: the headless fleetdash engine.
+//!
+//! Data flows one way: sources ([`kafka`], [`redis_geo`]) → [`decode`] → [`engine`] (live
+//! [`state`], [`history`] policy) → [`store`]. Everything here runs without a window, so
+//! `fleetctl` and the tests exercise exactly what the desktop app runs.
+
+pub mod config;
+pub mod decode;
+pub mod demo;
+pub mod engine;
+pub mod geo;
+pub mod history;
+pub mod kafka;
+pub mod redis_geo;
+pub mod sim;
+pub mod state;
+pub mod store;
+
+pub use config::Config;
+pub use engine::{Engine, EngineError, Live};
+pub use store::Store;

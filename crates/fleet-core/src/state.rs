@@ -1,0 +1,330 @@
+//! The live fleet: latest position, status and metadata per vehicle, merged from Kafka and
+//! Redis, plus the counters the UI shows. Owned by the engine; readers take snapshots.
+
+use fleet_model::{
+    ConnState, FleetCounters, PositionSample, RejectReason, Source, StatusSample, TopicCounters,
+    VehicleInfo,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Everything known about one vehicle right now.
+#[derive(Debug, Clone, Default)]
+pub struct VehicleState {
+    /// Metadata.
+    pub info: Option<VehicleInfo>,
+    /// Latest position.
+    pub position: Option<PositionSample>,
+    /// Latest status.
+    pub status: Option<StatusSample>,
+    /// Arrival time of the latest message about it (ms).
+    pub last_seen_ms: i64,
+    /// First arrival (ms).
+    pub first_seen_ms: i64,
+}
+
+/// A rate over a sliding window of one-second buckets.
+#[derive(Debug, Clone, Default)]
+struct Rate {
+    buckets: [(i64, u64); RATE_WINDOW],
+}
+
+const RATE_WINDOW: usize = 5;
+
+impl Rate {
+    fn add(&mut self, now_ms: i64, n: u64) {
+        let sec = now_ms.div_euclid(1000);
+        let slot = &mut self.buckets[sec.rem_euclid(RATE_WINDOW as i64) as usize];
+        if slot.0 != sec {
+            *slot = (sec, 0);
+        }
+        slot.1 += n;
+    }
+
+    /// Messages per second over the last complete seconds of the window.
+    fn per_second(&self, now_ms: i64) -> f64 {
+        let sec = now_ms.div_euclid(1000);
+        let lo = sec - RATE_WINDOW as i64 + 1;
+        let total: u64 = self
+            .buckets
+            .iter()
+            .filter(|(s, _)| *s >= lo && *s < sec)
+            .map(|(_, n)| n)
+            .sum();
+        total as f64 / (RATE_WINDOW - 1) as f64
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct TopicState {
+    messages: u64,
+    rejected: u64,
+    rate: Rate,
+    lag: BTreeMap<i32, i64>,
+}
+
+/// The live fleet and its counters.
+#[derive(Debug)]
+pub struct LiveFleet {
+    vehicles: HashMap<String, VehicleState>,
+    topics: BTreeMap<String, TopicState>,
+    rejected_by_reason: BTreeMap<RejectReason, u64>,
+    redis_rate: Rate,
+    last_message_ms: Option<i64>,
+    stale_after_ms: i64,
+    /// Kafka connection health.
+    pub kafka: ConnState,
+    /// Redis connection health.
+    pub redis: ConnState,
+}
+
+/// What applying a position or status did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The vehicle was new.
+    pub new_vehicle: bool,
+    /// The live state changed (a newer sample).
+    pub changed: bool,
+}
+
+impl LiveFleet {
+    /// An empty fleet; vehicles go stale after `stale_after_s`.
+    pub fn new(stale_after_s: f64) -> Self {
+        Self {
+            vehicles: HashMap::new(),
+            topics: BTreeMap::new(),
+            rejected_by_reason: BTreeMap::new(),
+            redis_rate: Rate::default(),
+            last_message_ms: None,
+            stale_after_ms: (stale_after_s * 1000.0) as i64,
+            kafka: ConnState::Disabled,
+            redis: ConnState::Disabled,
+        }
+    }
+
+    fn entry(&mut self, id: &str, now_ms: i64) -> (&mut VehicleState, bool) {
+        let new = !self.vehicles.contains_key(id);
+        let v = self
+            .vehicles
+            .entry(id.to_string())
+            .or_insert_with(|| VehicleState {
+                first_seen_ms: now_ms,
+                ..Default::default()
+            });
+        v.last_seen_ms = v.last_seen_ms.max(now_ms);
+        (v, new)
+    }
+
+    /// Seeds a vehicle from the cache (not counted as seen now).
+    pub fn seed(
+        &mut self,
+        id: &str,
+        info: Option<VehicleInfo>,
+        last: Option<PositionSample>,
+        first_seen_ms: i64,
+    ) {
+        let last_seen = last.as_ref().map(|p| p.ts_ms).unwrap_or(0);
+        self.vehicles.insert(
+            id.to_string(),
+            VehicleState {
+                info,
+                position: last,
+                status: None,
+                last_seen_ms: last_seen,
+                first_seen_ms,
+            },
+        );
+    }
+
+    /// Merges a position. Within one source the newer event time wins; across sources the
+    /// later arrival wins (Redis has no event time: its samples carry their arrival time).
+    pub fn apply_position(&mut self, p: &PositionSample, now_ms: i64) -> Applied {
+        if p.source == Source::Redis {
+            self.redis_rate.add(now_ms, 1);
+        }
+        let (v, new_vehicle) = self.entry(&p.vehicle, now_ms);
+        let changed = match &v.position {
+            None => true,
+            Some(cur) => cur.source != p.source || p.ts_ms >= cur.ts_ms,
+        };
+        if changed {
+            v.position = Some(p.clone());
+        }
+        Applied {
+            new_vehicle,
+            changed,
+        }
+    }
+
+    /// Merges a status; returns whether the rule-relevant fields changed.
+    pub fn apply_status(&mut self, s: &StatusSample, now_ms: i64) -> (Applied, bool) {
+        let (v, new_vehicle) = self.entry(&s.vehicle, now_ms);
+        let newer = v.status.as_ref().is_none_or(|cur| s.ts_ms >= cur.ts_ms);
+        let known_changed = v.status.as_ref().is_none_or(|cur| cur.known != s.known);
+        if newer {
+            v.status = Some(s.clone());
+        }
+        (
+            Applied {
+                new_vehicle,
+                changed: newer,
+            },
+            newer && known_changed,
+        )
+    }
+
+    /// Sets metadata.
+    pub fn apply_info(&mut self, i: &VehicleInfo, now_ms: i64) -> Applied {
+        let (v, new_vehicle) = self.entry(&i.vehicle, now_ms);
+        v.info = Some(i.clone());
+        Applied {
+            new_vehicle,
+            changed: true,
+        }
+    }
+
+    /// Counts messages of a topic.
+    pub fn count(&mut self, topic: &str, messages: u64, rejected: u64, now_ms: i64) {
+        let t = self.topics.entry(topic.to_string()).or_default();
+        t.messages += messages;
+        t.rejected += rejected;
+        t.rate.add(now_ms, messages);
+        if messages > 0 {
+            self.last_message_ms = Some(now_ms);
+        }
+    }
+
+    /// Counts a rejection by reason.
+    pub fn count_rejection(&mut self, reason: RejectReason) {
+        *self.rejected_by_reason.entry(reason).or_default() += 1;
+    }
+
+    /// Replaces the lag figures of a topic's partitions.
+    pub fn set_lag(&mut self, topic: &str, partition: i32, lag: i64) {
+        self.topics
+            .entry(topic.to_string())
+            .or_default()
+            .lag
+            .insert(partition, lag);
+    }
+
+    /// One vehicle.
+    pub fn vehicle(&self, id: &str) -> Option<&VehicleState> {
+        self.vehicles.get(id)
+    }
+
+    /// All vehicles.
+    pub fn vehicles(&self) -> impl Iterator<Item = (&String, &VehicleState)> {
+        self.vehicles.iter()
+    }
+
+    /// Number of vehicles.
+    pub fn len(&self) -> usize {
+        self.vehicles.len()
+    }
+
+    /// No vehicles.
+    pub fn is_empty(&self) -> bool {
+        self.vehicles.is_empty()
+    }
+
+    /// Whether a vehicle is stale at `now_ms`.
+    pub fn is_stale(&self, v: &VehicleState, now_ms: i64) -> bool {
+        now_ms - v.last_seen_ms > self.stale_after_ms
+    }
+
+    /// The counters bar.
+    pub fn counters(&self, now_ms: i64) -> FleetCounters {
+        let stale = self
+            .vehicles
+            .values()
+            .filter(|v| self.is_stale(v, now_ms))
+            .count() as u64;
+        let mut c = FleetCounters {
+            vehicles_total: self.vehicles.len() as u64,
+            vehicles_online: self.vehicles.len() as u64 - stale,
+            vehicles_stale: stale,
+            last_message_ms: self.last_message_ms,
+            redis_rate: self.redis_rate.per_second(now_ms),
+            kafka: self.kafka.clone(),
+            redis: self.redis.clone(),
+            ..Default::default()
+        };
+        for (name, t) in &self.topics {
+            let lag = (!t.lag.is_empty()).then(|| t.lag.values().map(|l| (*l).max(0)).sum::<i64>());
+            let rate = t.rate.per_second(now_ms);
+            c.rate += rate;
+            c.rejected += t.rejected;
+            if let Some(l) = lag {
+                *c.lag.get_or_insert(0) += l;
+            }
+            c.topics.insert(
+                name.clone(),
+                TopicCounters {
+                    messages: t.messages,
+                    rejected: t.rejected,
+                    rate,
+                    lag,
+                },
+            );
+        }
+        c.rejected_by_reason = self
+            .rejected_by_reason
+            .iter()
+            .map(|(r, n)| (r.as_str().to_string(), *n))
+            .collect();
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(src: Source, ts: i64) -> PositionSample {
+        PositionSample {
+            vehicle: "v".into(),
+            ts_ms: ts,
+            lat: 1.0,
+            lng: 2.0,
+            speed: None,
+            heading: None,
+            source: src,
+        }
+    }
+
+    #[test]
+    fn merge_rules() {
+        let mut f = LiveFleet::new(60.0);
+        assert!(f.apply_position(&p(Source::Kafka, 100), 1000).new_vehicle);
+        assert!(
+            !f.apply_position(&p(Source::Kafka, 50), 1001).changed,
+            "older kafka sample loses"
+        );
+        assert!(
+            f.apply_position(&p(Source::Redis, 10), 1002).changed,
+            "other source: arrival wins"
+        );
+        assert_eq!(
+            f.vehicle("v").unwrap().position.as_ref().unwrap().source,
+            Source::Redis
+        );
+        let c = f.counters(1003);
+        assert_eq!((c.vehicles_total, c.vehicles_online), (1, 1));
+        let c = f.counters(1003 + 61_000);
+        assert_eq!(c.vehicles_stale, 1);
+    }
+
+    #[test]
+    fn rate_and_lag() {
+        let mut f = LiveFleet::new(60.0);
+        for s in 0..5 {
+            f.count("gps", 100, 1, s * 1000 + 10);
+        }
+        let c = f.counters(5_000);
+        assert!((c.rate - 100.0).abs() < 1e-9, "{}", c.rate);
+        assert_eq!(c.rejected, 5);
+        f.set_lag("gps", 0, 7);
+        f.set_lag("gps", 1, 3);
+        assert_eq!(f.counters(5_000).lag, Some(10));
+    }
+}

@@ -1,0 +1,134 @@
+//! What one write transaction carries. The engine builds it; the writer commits it whole,
+//! offsets included, so a crash leaves either all of a batch or none of it.
+
+use fleet_model::{Ack, Alert, PositionSample, RejectReason, StatusSample, VehicleInfo};
+
+/// Kafka coordinates of a sample (absent for Redis samples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// Partition.
+    pub partition: Option<i32>,
+    /// Offset.
+    pub offset: Option<i64>,
+}
+
+/// A rejected message, kept for the operator (first 4 KiB of the raw bytes).
+#[derive(Debug, Clone)]
+pub struct QuarantineRow {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Why.
+    pub reason: RejectReason,
+    /// One-line detail.
+    pub detail: String,
+    /// Key, truncated to 4 KiB.
+    pub key: Option<Vec<u8>>,
+    /// Payload, truncated to 4 KiB.
+    pub raw: Option<Vec<u8>>,
+    /// Original payload length.
+    pub raw_len: usize,
+    /// Arrival time.
+    pub received_ms: i64,
+}
+
+/// Bytes of a rejected payload that are kept (SPEC §2).
+pub const QUARANTINE_KEEP: usize = 4096;
+
+/// Latest live state of a vehicle, written periodically so a restart can show it at once.
+#[derive(Debug, Clone)]
+pub struct VehicleSnapshot {
+    /// Vehicle id.
+    pub vehicle: String,
+    /// First time this desktop saw it.
+    pub first_seen: i64,
+    /// Last position, if any.
+    pub position: Option<PositionSample>,
+    /// Last status fields as JSON, if any.
+    pub status_json: Option<String>,
+}
+
+/// Where an alert row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertOrigin {
+    /// `fleet.alerts.json`.
+    Upstream,
+    /// A fleetdash rule.
+    Rule,
+}
+
+impl AlertOrigin {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertOrigin::Upstream => "upstream",
+            AlertOrigin::Rule => "rule",
+        }
+    }
+}
+
+/// One write transaction.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    /// History samples that passed the history policy.
+    pub positions: Vec<(PositionSample, Origin)>,
+    /// Status samples kept.
+    pub statuses: Vec<(StatusSample, Origin)>,
+    /// Vehicle metadata.
+    pub infos: Vec<VehicleInfo>,
+    /// Vehicle snapshots (new vehicles at once, others periodically).
+    pub snapshots: Vec<VehicleSnapshot>,
+    /// Alerts raised, updated or resolved.
+    pub alerts: Vec<(Alert, AlertOrigin)>,
+    /// Acknowledgements read or made.
+    pub acks: Vec<Ack>,
+    /// Rejected messages.
+    pub quarantine: Vec<QuarantineRow>,
+    /// Next offset per (topic, partition) after this batch.
+    pub offsets: Vec<(String, i32, i64)>,
+    /// Messages and rejections per topic in this batch.
+    pub topic_deltas: Vec<(String, u64, u64)>,
+}
+
+impl WriteBatch {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+            && self.statuses.is_empty()
+            && self.infos.is_empty()
+            && self.snapshots.is_empty()
+            && self.alerts.is_empty()
+            && self.acks.is_empty()
+            && self.quarantine.is_empty()
+            && self.offsets.is_empty()
+            && self.topic_deltas.is_empty()
+    }
+
+    /// Appends `other` (used by the writer to coalesce queued batches into one transaction).
+    /// Later offsets for the same partition win because they are applied in order.
+    pub fn absorb(&mut self, mut other: WriteBatch) {
+        self.positions.append(&mut other.positions);
+        self.statuses.append(&mut other.statuses);
+        self.infos.append(&mut other.infos);
+        self.snapshots.append(&mut other.snapshots);
+        self.alerts.append(&mut other.alerts);
+        self.acks.append(&mut other.acks);
+        self.quarantine.append(&mut other.quarantine);
+        self.offsets.append(&mut other.offsets);
+        self.topic_deltas.append(&mut other.topic_deltas);
+    }
+
+    /// Rows this batch writes, for metrics.
+    pub fn rows(&self) -> usize {
+        self.positions.len()
+            + self.statuses.len()
+            + self.infos.len()
+            + self.snapshots.len()
+            + self.alerts.len()
+            + self.acks.len()
+            + self.quarantine.len()
+    }
+}

@@ -1,0 +1,195 @@
+//! The local SQLite cache (SPEC §2): WAL mode, embedded migrations, one writer task that
+//! commits batches together with their Kafka offsets, and a read pool for everything else.
+
+pub mod batch;
+pub mod read;
+pub mod writer;
+
+pub use batch::{AlertOrigin, Origin, QuarantineRow, VehicleSnapshot, WriteBatch};
+pub use read::{CacheStats, ExportFilter, ExportFormat, TopicStats};
+pub use writer::{Committed, WriterHandle};
+
+use crate::config::HistoryConfig;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Cache errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file or its directory could not be created.
+    #[error("cannot create cache directory {dir}: {source}")]
+    CreateDir {
+        /// Directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("cache {path}: {source}")]
+    Sqlite {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// Schema migration failed (e.g. a cache written by a newer fleetdash).
+    #[error("cache {path}: migration failed: {source}")]
+    Migrate {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// The writer task has stopped.
+    #[error("cache writer has stopped")]
+    WriterGone,
+}
+
+impl StoreError {
+    /// Lock contention with another process, or a lost race on the first migration: worth
+    /// retrying, not worth reporting.
+    pub fn is_transient(&self) -> bool {
+        let text = match self {
+            StoreError::Sqlite { source, .. } => source.to_string(),
+            StoreError::Migrate { source, .. } => source.to_string(),
+            _ => return false,
+        };
+        text.contains("database is locked")
+            || text.contains("busy")
+            || text.contains("already exists")
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// An open cache.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    pool: SqlitePool,
+}
+
+impl Store {
+    fn options(path: &Path) -> SqliteConnectOptions {
+        SqliteConnectOptions::from_str("sqlite://")
+            .expect("static sqlite url")
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode (only an OS crash can
+            // lose the last transactions, and then offsets roll back with them).
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-32000")
+            .pragma("temp_store", "memory")
+            .disable_statement_logging()
+    }
+
+    /// Opens (creating if needed) and migrates the cache at `path`.
+    ///
+    /// Another process may hold the file for a moment (WAL recovery after a crash, or a
+    /// concurrent first migration); that is retried for up to 10 s rather than reported.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match Self::try_open(path).await {
+                Ok(s) => return Ok(s),
+                Err(e) if e.is_transient() && std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "cache busy; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_open(path: &Path) -> Result<Store, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(Self::options(path))
+            .await
+            .map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let Err(source) = sqlx::migrate!("./migrations").run(&pool).await {
+            pool.close().await;
+            return Err(StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Ok(Store {
+            path: path.to_path_buf(),
+            pool,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts the single writer on a dedicated connection.
+    pub async fn start_writer(
+        &self,
+        history: HistoryConfig,
+    ) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
+        let conn = sqlx::SqliteConnection::connect_with(&Self::options(&self.path))
+            .await
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(writer::spawn(conn, history))
+    }
+
+    pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Closes the pool (waits for readers).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Re-export for tests and tools that run housekeeping by hand.
+pub async fn run_housekeeping(
+    store: &Store,
+    h: &HistoryConfig,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut conn = store.pool.acquire().await.map_err(|e| store.err(e))?;
+    writer::housekeeping(&mut conn, h, now)
+        .await
+        .map_err(|e| store.err(e))
+}

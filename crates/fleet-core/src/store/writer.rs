@@ -1,0 +1,379 @@
+//! The single writer: owns one SQLite connection and commits each batch — samples, alerts,
+//! quarantine *and the Kafka offsets they consumed* — in one transaction.
+//!
+//! One writer means no lock contention and a total order of commits; readers use the pool.
+
+use super::batch::{QUARANTINE_KEEP, WriteBatch};
+use super::{StoreError, now_ms};
+use crate::config::HistoryConfig;
+use sqlx::sqlite::{Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+/// Rows per multi-row INSERT: fixed so SQLite's prepared statement is reused, and well under
+/// SQLite's 32,766 bound-parameter limit.
+const CHUNK: usize = 256;
+
+/// How many queued batches one transaction may absorb.
+const COALESCE_MAX_ROWS: usize = 50_000;
+
+/// A request to the writer.
+pub enum WriterMsg {
+    /// Commit this batch.
+    Batch(Box<WriteBatch>),
+    /// Reply once everything sent before has been committed.
+    Flush(oneshot::Sender<()>),
+}
+
+/// What the writer has committed so far.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Latest committed next-offset per (topic, partition).
+    pub offsets: Vec<(String, i32, i64)>,
+    /// Last commit error, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Handle to the writer task.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<WriterMsg>,
+    committed: watch::Receiver<Committed>,
+}
+
+impl WriterHandle {
+    /// Queues a batch (waits when the writer is behind: that is the backpressure that keeps
+    /// memory bounded when the disk is slower than the broker).
+    pub async fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.tx
+            .send(WriterMsg::Batch(Box::new(batch)))
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::Flush(tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Watches commits (offsets, counts).
+    pub fn committed(&self) -> watch::Receiver<Committed> {
+        self.committed.clone()
+    }
+}
+
+/// Starts the writer on its own connection. It stops when every handle is dropped.
+pub fn spawn(
+    conn: SqliteConnection,
+    history: HistoryConfig,
+) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(8);
+    let (ctx, crx) = watch::channel(Committed::default());
+    let task = tokio::spawn(run(conn, rx, ctx, history));
+    (WriterHandle { tx, committed: crx }, task)
+}
+
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<WriterMsg>,
+    committed: watch::Sender<Committed>,
+    history: HistoryConfig,
+) {
+    // First housekeeping a minute after start (not in the way of start-up), then every 10 min.
+    let mut last_housekeeping = Instant::now() - Duration::from_secs(540);
+    let mut offsets: std::collections::BTreeMap<(String, i32), i64> = Default::default();
+    while let Some(msg) = rx.recv().await {
+        let mut batch = WriteBatch::default();
+        let mut waiters = Vec::new();
+        match msg {
+            WriterMsg::Batch(b) => batch = *b,
+            WriterMsg::Flush(w) => waiters.push(w),
+        }
+        // Coalesce whatever else is queued: fewer, larger transactions under load.
+        while batch.rows() < COALESCE_MAX_ROWS {
+            match rx.try_recv() {
+                Ok(WriterMsg::Batch(b)) => batch.absorb(*b),
+                Ok(WriterMsg::Flush(w)) => {
+                    waiters.push(w);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            let rows = batch.rows() as u64;
+            let new_offsets = batch.offsets.clone();
+            // A failed commit is retried with backoff: dropping it would lose data, and the
+            // offsets were not advanced, so nothing is half-applied.
+            let mut attempt = 0u32;
+            loop {
+                match commit(&mut conn, &batch).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        attempt += 1;
+                        warn!(error = %e, attempt, "cache commit failed; retrying");
+                        committed.send_modify(|c| c.last_error = Some(e.to_string()));
+                        tokio::time::sleep(Duration::from_millis(
+                            (100 * u64::from(attempt)).min(5000),
+                        ))
+                        .await;
+                    }
+                }
+            }
+            for (t, p, o) in new_offsets {
+                offsets.insert((t, p), o);
+            }
+            committed.send_modify(|c| {
+                c.transactions += 1;
+                c.rows += rows;
+                c.last_error = None;
+                c.offsets = offsets
+                    .iter()
+                    .map(|((t, p), o)| (t.clone(), *p, *o))
+                    .collect();
+            });
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+        if last_housekeeping.elapsed() > Duration::from_secs(600) {
+            last_housekeeping = Instant::now();
+            if let Err(e) = housekeeping(&mut conn, &history, now_ms()).await {
+                warn!(error = %e, "cache housekeeping failed");
+            }
+        }
+    }
+    debug!("cache writer stopped");
+}
+
+/// Writes one batch in one transaction.
+pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    for chunk in b.positions.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO positions (vehicle, ts, lat, lng, speed, heading, source, kpartition, koffset) ",
+        );
+        q.push_values(chunk, |mut r, (p, o)| {
+            r.push_bind(&p.vehicle)
+                .push_bind(p.ts_ms)
+                .push_bind(p.lat)
+                .push_bind(p.lng)
+                .push_bind(p.speed)
+                .push_bind(p.heading)
+                .push_bind(p.source.as_str())
+                .push_bind(o.partition)
+                .push_bind(o.offset);
+        });
+        q.build().persistent(true).execute(&mut *tx).await?;
+    }
+    for chunk in b.statuses.chunks(CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO status_samples (vehicle, ts, engine_on, doors_open, headlights_on, speed, fuel, battery, fields_json, kpartition, koffset) ",
+        );
+        q.push_values(chunk, |mut r, (s, o)| {
+            r.push_bind(&s.vehicle)
+                .push_bind(s.ts_ms)
+                .push_bind(s.known.engine_on)
+                .push_bind(s.known.doors_open)
+                .push_bind(s.known.headlights_on)
+                .push_bind(s.known.speed)
+                .push_bind(s.known.fuel)
+                .push_bind(s.known.battery)
+                .push_bind(serde_json::to_string(&s.fields).unwrap_or_default())
+                .push_bind(o.partition)
+                .push_bind(o.offset);
+        });
+        q.build().persistent(true).execute(&mut *tx).await?;
+    }
+    for s in &b.snapshots {
+        let p = s.position.as_ref();
+        sqlx::query(
+            "INSERT INTO vehicles (id, first_seen, last_ts, last_lat, last_lng, last_speed, last_heading, last_source, status_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(id) DO UPDATE SET
+               last_ts = COALESCE(excluded.last_ts, vehicles.last_ts),
+               last_lat = COALESCE(excluded.last_lat, vehicles.last_lat),
+               last_lng = COALESCE(excluded.last_lng, vehicles.last_lng),
+               last_speed = COALESCE(excluded.last_speed, vehicles.last_speed),
+               last_heading = COALESCE(excluded.last_heading, vehicles.last_heading),
+               last_source = COALESCE(excluded.last_source, vehicles.last_source),
+               status_json = COALESCE(excluded.status_json, vehicles.status_json)",
+        )
+        .bind(&s.vehicle)
+        .bind(s.first_seen)
+        .bind(p.map(|p| p.ts_ms))
+        .bind(p.map(|p| p.lat))
+        .bind(p.map(|p| p.lng))
+        .bind(p.and_then(|p| p.speed))
+        .bind(p.and_then(|p| p.heading))
+        .bind(p.map(|p| p.source.as_str()))
+        .bind(&s.status_json)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for i in &b.infos {
+        sqlx::query(
+            "INSERT INTO vehicles (id, plate, model, driver, grp, info_json, first_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET plate = excluded.plate, model = excluded.model,
+               driver = excluded.driver, grp = excluded.grp, info_json = excluded.info_json",
+        )
+        .bind(&i.vehicle)
+        .bind(&i.plate)
+        .bind(&i.model)
+        .bind(&i.driver)
+        .bind(&i.group)
+        .bind(serde_json::to_string(&i.extra).unwrap_or_default())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (a, origin) in &b.alerts {
+        sqlx::query(
+            "INSERT INTO alerts (id, vehicle, rule, severity, message, ts, state, origin, resolved_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(id) DO UPDATE SET
+               severity = excluded.severity, message = excluded.message,
+               state = CASE WHEN excluded.state = 'resolved' THEN 'resolved' ELSE alerts.state END,
+               resolved_ms = COALESCE(alerts.resolved_ms, excluded.resolved_ms)",
+        )
+        .bind(&a.id)
+        .bind(&a.vehicle)
+        .bind(&a.rule)
+        .bind(a.severity.as_str())
+        .bind(&a.message)
+        .bind(a.ts_ms)
+        .bind(a.state.as_str())
+        .bind(origin.as_str())
+        .bind(a.resolved_ms)
+        .execute(&mut *tx)
+        .await?;
+        // An ack that overtook its alert is applied now.
+        apply_ack_to_alert(&mut tx, &a.id).await?;
+    }
+    for k in &b.acks {
+        sqlx::query(
+            "INSERT INTO acks (alert_id, operator, note, ts) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(alert_id) DO UPDATE SET operator = excluded.operator, note = excluded.note, ts = excluded.ts
+             WHERE excluded.ts >= acks.ts",
+        )
+        .bind(&k.alert_id)
+        .bind(&k.operator)
+        .bind(&k.note)
+        .bind(k.ts)
+        .execute(&mut *tx)
+        .await?;
+        apply_ack_to_alert(&mut tx, &k.alert_id).await?;
+    }
+    for q in &b.quarantine {
+        let keep = |v: &Option<Vec<u8>>| {
+            v.as_ref()
+                .map(|v| v[..v.len().min(QUARANTINE_KEEP)].to_vec())
+        };
+        sqlx::query(
+            "INSERT INTO quarantine (topic, kpartition, koffset, reason, detail, msg_key, raw, raw_len, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(&q.topic)
+        .bind(q.partition)
+        .bind(q.offset)
+        .bind(q.reason.as_str())
+        .bind(&q.detail)
+        .bind(keep(&q.key))
+        .bind(keep(&q.raw))
+        .bind(q.raw_len as i64)
+        .bind(q.received_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (topic, m, r) in &b.topic_deltas {
+        sqlx::query(
+            "INSERT INTO topic_counters (topic, messages, rejected) VALUES (?1, ?2, ?3)
+             ON CONFLICT(topic) DO UPDATE SET messages = messages + excluded.messages, rejected = rejected + excluded.rejected",
+        )
+        .bind(topic)
+        .bind(*m as i64)
+        .bind(*r as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (topic, partition, next) in &b.offsets {
+        sqlx::query(
+            "INSERT INTO offsets (topic, kpartition, next_offset) VALUES (?1, ?2, ?3)
+             ON CONFLICT(topic, kpartition) DO UPDATE SET next_offset = excluded.next_offset",
+        )
+        .bind(topic)
+        .bind(partition)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Copies the latest ack of an alert onto the alert row; an open alert becomes acknowledged,
+/// a resolved one keeps its state but records who acknowledged it.
+async fn apply_ack_to_alert(tx: &mut SqliteConnection, alert_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE alerts SET
+           state = CASE WHEN alerts.state = 'open' THEN 'acknowledged' ELSE alerts.state END,
+           acked_by = k.operator, acked_ms = k.ts, ack_note = k.note
+         FROM acks AS k WHERE k.alert_id = alerts.id AND alerts.id = ?1",
+    )
+    .bind(alert_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Retention and downsampling (SPEC §2): prune history older than the retention, and thin
+/// history older than `downsample_after_hours` to one sample per vehicle per interval.
+pub async fn housekeeping(
+    conn: &mut SqliteConnection,
+    h: &HistoryConfig,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
+    let cutoff = now - (h.retention_hours * 3_600_000.0) as i64;
+    let pruned = sqlx::query("DELETE FROM positions WHERE ts < ?1")
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        + sqlx::query("DELETE FROM status_samples WHERE ts < ?1")
+            .bind(cutoff)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    let thin_before = now - (h.downsample_after_hours * 3_600_000.0) as i64;
+    let bucket = ((h.downsample_interval_s * 1000.0) as i64).max(1);
+    let thinned = sqlx::query(
+        "DELETE FROM positions WHERE ts < ?1 AND rowid NOT IN (
+           SELECT MIN(rowid) FROM positions WHERE ts < ?1 GROUP BY vehicle, ts / ?2)",
+    )
+    .bind(thin_before)
+    .bind(bucket)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if pruned + thinned > 0 {
+        info!(
+            pruned,
+            thinned,
+            ms = started.elapsed().as_millis() as u64,
+            "cache housekeeping"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Live counters and connection health, as shown in the counters bar and by `fleetctl`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Health of one upstream connection. Data, not a log line: the UI shows it at all times.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum ConnState {
+    /// Not configured.
+    #[default]
+    Disabled,
+    /// Trying for the first time.
+    Connecting,
+    /// Connected and working.
+    Up,
+    /// Lost; reconnecting with backoff.
+    Down {
+        /// Last error, one line.
+        reason: String,
+    },
+}
+
+impl ConnState {
+    /// True when connected.
+    pub fn is_up(&self) -> bool {
+        matches!(self, ConnState::Up)
+    }
+}
+
+/// Counters of one topic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopicCounters {
+    /// Messages consumed since start (good and bad).
+    pub messages: u64,
+    /// Messages rejected since start.
+    pub rejected: u64,
+    /// Messages per second over the last few seconds.
+    pub rate: f64,
+    /// Consumer lag summed over partitions (messages behind the high watermark), when known.
+    pub lag: Option<i64>,
+}
+
+/// The live counters bar.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetCounters {
+    /// Every vehicle ever seen.
+    pub vehicles_total: u64,
+    /// Vehicles heard from within the stale threshold.
+    pub vehicles_online: u64,
+    /// Vehicles silent for longer than the stale threshold.
+    pub vehicles_stale: u64,
+    /// Messages per second, all topics.
+    pub rate: f64,
+    /// Rejected messages since start, all topics.
+    pub rejected: u64,
+    /// Rejected messages by reason code.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Total consumer lag, when known.
+    pub lag: Option<i64>,
+    /// Arrival time of the last message (ms epoch).
+    pub last_message_ms: Option<i64>,
+    /// Per-topic counters.
+    pub topics: BTreeMap<String, TopicCounters>,
+    /// Redis position updates per second.
+    pub redis_rate: f64,
+    /// Kafka connection health.
+    pub kafka: ConnState,
+    /// Redis connection health.
+    pub redis: ConnState,
+}

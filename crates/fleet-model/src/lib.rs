@@ -1,0 +1,15 @@
+//! Types shared by the fleetdash engine (`fleet-core`), the desktop shell and the WASM UI.
+//!
+//! Everything here is plain data with serde derives and no native dependency, so the same
+//! definitions compile for `wasm32-unknown-unknown` and the IPC edge cannot drift.
+
+pub mod alert;
+pub mod counters;
+pub mod sample;
+
+pub use alert::{Ack, Alert, AlertState, Severity, alert_id};
+pub use counters::{ConnState, FleetCounters, TopicCounters};
+pub use sample::{
+    PositionSample, RejectReason, Source, StatusFields, StatusSample, TopicKind, VehicleId,
+    VehicleInfo,
+};

@@ -1,0 +1,245 @@
+//! Command-line shape (clap). Names follow SPEC §4.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// fleetctl — headless companion of the fleetdash desktop app.
+#[derive(Parser, Debug)]
+#[command(name = "fleetctl", version, about)]
+pub struct Cli {
+    /// More logging (-v debug, -vv trace). `FLEETDASH_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Config file argument shared by commands that read the cache.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Config file (else $FLEETDASH_CONFIG, else the per-user default).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Simulate a realistic fleet: produce telemetry to Kafka and GEOADD to Redis.
+    Sim(SimArgs),
+    /// Run the full pipeline headless (Kafka + Redis → live state → cache).
+    Ingest(IngestArgs),
+    /// Print what the cache holds.
+    Stats(StatsArgs),
+    /// Export history from the cache as CSV or GeoJSON.
+    Export(ExportArgs),
+    /// List alerts from the cache.
+    Alerts(AlertsArgs),
+    /// Run a benchmark and print its figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Run the embedded demo headless (in-process broker + simulator + pipeline).
+    Demo(DemoArgs),
+}
+
+impl Command {
+    /// Whether `--json` was asked for.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Sim(a) => a.json,
+            Command::Ingest(a) => a.json,
+            Command::Stats(a) => a.json,
+            Command::Export(_) => false,
+            Command::Alerts(a) => a.json,
+            Command::Bench(BenchCommand::Ingest(a)) => a.json,
+            Command::Demo(a) => a.json,
+        }
+    }
+}
+
+/// `fleetctl sim`
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long)]
+    pub brokers: String,
+    /// Redis URL to GEOADD positions to.
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// Geo set key.
+    #[arg(long, default_value = "cars#gps")]
+    pub geo_key: String,
+    /// Number of vehicles.
+    #[arg(long)]
+    pub vehicles: u32,
+    /// Position messages per vehicle per second.
+    #[arg(long)]
+    pub rate: f64,
+    /// How long to run (seconds).
+    #[arg(long)]
+    pub duration: f64,
+    /// Random seed (same seed → same fleet and messages).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// City centre `LAT,LNG`.
+    #[arg(long, value_parser = parse_latlng, allow_hyphen_values = true)]
+    pub center: Option<(f64, f64)>,
+    /// City radius in km.
+    #[arg(long, default_value_t = 5.0)]
+    pub radius_km: f64,
+    /// Stop after this many position messages.
+    #[arg(long)]
+    pub max_messages: Option<u64>,
+    /// Produce as fast as the broker accepts (sim clock runs ahead of the wall clock).
+    #[arg(long)]
+    pub unthrottled: bool,
+    /// Extra librdkafka producer property `KEY=VALUE` (repeatable).
+    #[arg(long = "property", value_parser = parse_kv)]
+    pub properties: Vec<(String, String)>,
+    /// Print counts per topic as JSON at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl ingest`
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Exit cleanly once caught up on every partition with no new message for SECS.
+    #[arg(long, value_name = "SECS")]
+    pub idle_exit: Option<f64>,
+    /// Print a JSON summary at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl stats`
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export formats.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum Format {
+    /// CSV with a header row.
+    Csv,
+    /// GeoJSON FeatureCollection.
+    Geojson,
+}
+
+/// `fleetctl export`
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// One vehicle only.
+    #[arg(long)]
+    pub vehicle: Option<String>,
+    /// From (RFC 3339 or ms epoch).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To (RFC 3339 or ms epoch).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Alert states for filtering.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum StateArg {
+    /// Open.
+    Open,
+    /// Acknowledged.
+    Acknowledged,
+    /// Resolved.
+    Resolved,
+}
+
+/// `fleetctl alerts`
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only alerts in this state.
+    #[arg(long)]
+    pub state: Option<StateArg>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// End-to-end ingest throughput vs a bare consumer on the same broker.
+    Ingest(BenchIngestArgs),
+}
+
+/// `fleetctl bench ingest`
+#[derive(Args, Debug)]
+pub struct BenchIngestArgs {
+    /// Broker to use; default: start a private tansu broker on a free loopback port.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Messages to pre-fill.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Vehicles they come from.
+    #[arg(long, default_value_t = 20_000)]
+    pub vehicles: u32,
+    /// Partitions of the bench topic.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    /// Repetitions (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl demo`
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Simulated vehicles.
+    #[arg(long, default_value_t = 2000)]
+    pub vehicles: u32,
+    /// Seconds to run (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Print a JSON summary at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_latlng(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(',').ok_or("expected LAT,LNG")?;
+    let lat: f64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad latitude `{a}`"))?;
+    let lng: f64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad longitude `{b}`"))?;
+    if lat.abs() > 85.0 || lng.abs() > 180.0 {
+        return Err("latitude must be within ±85 and longitude within ±180".into());
+    }
+    Ok((lat, lng))
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or("expected KEY=VALUE")?;
+    Ok((k.to_string(), v.to_string()))
+}

@@ -1,0 +1,220 @@
+//! `fleetctl bench ingest`: end-to-end ingest throughput against the ceiling of a bare
+//! rdkafka consumer on the same broker, in the same run. Medians over `--runs`.
+
+use crate::cli::BenchIngestArgs;
+use crate::error::CliError;
+use fleet_core::sim::{self, SimOptions, SimTopics};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn rt(e: impl std::fmt::Display) -> CliError {
+    CliError::Runtime(e.to_string())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
+    // A private broker unless one is given: the figures must not depend on other traffic.
+    let mut _broker = None;
+    let brokers = match &a.brokers {
+        Some(b) => b.clone(),
+        None => {
+            eprintln!("bench: starting a private tansu broker …");
+            let b = tokio::task::spawn_blocking(fleet_testkit::Broker::start_memory)
+                .await
+                .map_err(rt)?;
+            let addr = b.bootstrap();
+            _broker = Some(b);
+            addr
+        }
+    };
+    let stamp = fleet_core::store::now_ms();
+    let topic = format!("bench.gps.{stamp}");
+    let aux = format!("bench.aux.{stamp}");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .map_err(rt)?;
+    let topics = [
+        NewTopic::new(&topic, a.partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&aux, 1, TopicReplication::Fixed(1)),
+    ];
+    for r in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .map_err(rt)?
+    {
+        r.map_err(|(t, e)| rt(format!("create topic {t}: {e}")))?;
+    }
+
+    // 1. Pre-fill with the simulator (positions to the bench topic, everything else aside).
+    eprintln!(
+        "bench: pre-filling {} position messages from {} vehicles …",
+        a.messages, a.vehicles
+    );
+    let opts = SimOptions {
+        brokers: brokers.clone(),
+        vehicles: a.vehicles,
+        rate_hz: 1.0,
+        duration: Duration::ZERO,
+        max_messages: Some(a.messages),
+        unthrottled: true,
+        topics: SimTopics {
+            gps: topic.clone(),
+            status: aux.clone(),
+            info: aux.clone(),
+            alerts: aux.clone(),
+        },
+        ..SimOptions::default()
+    };
+    let fill = sim::run(opts, CancellationToken::new()).await.map_err(rt)?;
+    let produced = fill.produced.get(&topic).copied().unwrap_or(0);
+    let fill_rate = fill.produced.values().sum::<u64>() as f64 / fill.elapsed_s.max(1e-9);
+    eprintln!(
+        "bench: produced {produced} positions in {:.1} s ({fill_rate:.0} msg/s incl. aux topics)",
+        fill.elapsed_s
+    );
+
+    let mut ceiling = Vec::new();
+    let mut e2e = Vec::new();
+    let mut rss = Vec::new();
+    for run in 1..=a.runs {
+        // 2. Ceiling: a bare consumer that does nothing with the messages.
+        let (b, t, n) = (brokers.clone(), topic.clone(), produced);
+        let parts = a.partitions;
+        let c = tokio::task::spawn_blocking(move || bare_consume(&b, &t, parts, n))
+            .await
+            .map_err(rt)??;
+        ceiling.push(c);
+        // 3. The real pipeline, in a child process so its peak RSS is its own.
+        let (rate, peak) = run_ingest(&brokers, &topic, produced).await?;
+        e2e.push(rate);
+        rss.push(peak);
+        eprintln!(
+            "bench: run {run}/{}: bare consumer {c:.0} msg/s, ingest {rate:.0} msg/s ({:.0} %), peak RSS {peak:.0} MiB",
+            a.runs,
+            100.0 * rate / c
+        );
+    }
+    let (c, r, m) = (median(&mut ceiling), median(&mut e2e), median(&mut rss));
+    let ratio = r / c;
+    println_table(produced, a.vehicles, c, r, ratio, m);
+    Ok(json!({
+        "messages": produced,
+        "vehicles": a.vehicles,
+        "prefill_rate": fill_rate,
+        "ceiling_rate_median": c,
+        "ingest_rate_median": r,
+        "ratio": ratio,
+        "peak_rss_mib_median": m,
+        "runs": {"ceiling": ceiling, "ingest": e2e, "peak_rss_mib": rss},
+        "targets": {"rate_ge_100k": r >= 100_000.0, "ratio_ge_0_6": ratio >= 0.6, "rss_le_250mb": m * 1.048_576 <= 250.0},
+    }))
+}
+
+fn println_table(n: u64, vehicles: u32, c: f64, r: f64, ratio: f64, m: f64) {
+    let ok = |b: bool| if b { "ok" } else { "MISSED" };
+    eprintln!("\nbench ingest — {n} position messages, {vehicles} vehicles (medians)");
+    eprintln!("  bare rdkafka consumer (ceiling) {c:>10.0} msg/s");
+    eprintln!(
+        "  fleetdash ingest end-to-end     {r:>10.0} msg/s   target ≥ 100000        {}",
+        ok(r >= 100_000.0)
+    );
+    eprintln!(
+        "  ratio to ceiling                {:>10.1} %       target ≥ 60 %          {}",
+        ratio * 100.0,
+        ok(ratio >= 0.6)
+    );
+    eprintln!(
+        "  ingest peak RSS                 {:>10.1} MB      target ≤ 250 MB        {}",
+        m * 1.048_576,
+        ok(m * 1.048_576 <= 250.0)
+    );
+}
+
+/// Reads `n` messages from every partition's beginning and returns messages/s measured from
+/// the first message to the last.
+fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: u64) -> Result<f64, CliError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("bench-ceiling-{}", fleet_core::store::now_ms()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("queued.max.messages.kbytes", "32768")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .map_err(rt)?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(rt)?;
+    }
+    consumer.assign(&tpl).map_err(rt)?;
+    let mut seen = 0u64;
+    let mut first = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while seen < n {
+        if Instant::now() > deadline {
+            return Err(rt(format!(
+                "bare consumer read only {seen} of {n} messages in 300 s"
+            )));
+        }
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            m.map_err(rt)?;
+            first.get_or_insert_with(Instant::now);
+            seen += 1;
+        }
+    }
+    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    Ok(seen as f64 / secs.max(1e-9))
+}
+
+/// Runs `fleetctl ingest --idle-exit` on a fresh cache; returns (msg/s, peak RSS MiB).
+async fn run_ingest(brokers: &str, topic: &str, expected: u64) -> Result<(f64, f64), CliError> {
+    let dir = tempfile::tempdir().map_err(rt)?;
+    let cfg = dir.path().join("bench.toml");
+    let toml = format!(
+        "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"bench-ingest-{}\"\nstart = \"earliest\"\n\n[[kafka.topics]]\nname = \"{topic}\"\nkind = \"position\"\n\n[store]\npath = \"{}\"\n",
+        fleet_core::store::now_ms(),
+        dir.path().join("cache.sqlite").display()
+    );
+    std::fs::write(&cfg, toml).map_err(rt)?;
+    let exe = std::env::current_exe().map_err(rt)?;
+    let out = tokio::process::Command::new(exe)
+        .args(["ingest", "--config"])
+        .arg(&cfg)
+        .args(["--idle-exit", "1", "--json"])
+        .env("FLEETDASH_LOG", "warn")
+        .output()
+        .await
+        .map_err(rt)?;
+    if !out.status.success() {
+        return Err(rt(format!(
+            "ingest failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| rt(format!("ingest output: {e}")))?;
+    let messages = v["messages"].as_u64().unwrap_or(0);
+    if messages != expected {
+        return Err(rt(format!(
+            "ingest consumed {messages} messages, expected {expected}"
+        )));
+    }
+    Ok((
+        v["rate"].as_f64().unwrap_or(0.0),
+        v["peak_rss_mib"].as_f64().unwrap_or(0.0),
+    ))
+}

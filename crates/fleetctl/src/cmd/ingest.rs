@@ -1,0 +1,108 @@
+//! `fleetctl ingest`: the full pipeline, headless.
+
+use super::{load_config, open_store};
+use crate::cli::IngestArgs;
+use crate::error::CliError;
+use crate::rss::peak_rss_mib;
+use fleet_core::Engine;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
+    let (cfg, path) = load_config(&a.config, true)?;
+    if cfg.kafka.is_none() && cfg.redis.is_none() {
+        return Err(CliError::Usage(format!(
+            "config {}: neither [kafka] nor [redis] is configured: nothing to ingest",
+            path.map(|p| p.display().to_string()).unwrap_or_default()
+        )));
+    }
+    let store = open_store(&cfg).await?;
+    info!(cache = %store.path().display(), "ingesting");
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let engine = Engine::start(&cfg, store.clone(), cancel.clone()).await?;
+    let idle = a.idle_exit.map(Duration::from_secs_f64);
+    let mut last_progress = Instant::now();
+    let mut redis_last_change = Instant::now();
+    let mut last_total = 0u64;
+    let mut reason = "interrupted";
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let c = engine.counters();
+        let total: u64 =
+            c.topics.values().map(|t| t.messages).sum::<u64>() + (c.redis_rate > 0.0) as u64;
+        if total != last_total {
+            last_total = total;
+            redis_last_change = Instant::now();
+        }
+        if last_progress.elapsed() >= Duration::from_secs(5) {
+            last_progress = Instant::now();
+            eprintln!(
+                "ingest: {} msgs ({:.0}/s), {} vehicles, {} rejected, lag {}, kafka {:?}, redis {:?}",
+                c.topics.values().map(|t| t.messages).sum::<u64>(),
+                c.rate,
+                c.vehicles_total,
+                c.rejected,
+                c.lag.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
+                c.kafka,
+                c.redis
+            );
+        }
+        if let Some(idle) = idle {
+            let done = match engine.kafka_status() {
+                Some(s) => {
+                    let st = s.lock();
+                    match st.assigned_at {
+                        // The idle clock starts only once partitions are assigned.
+                        Some(at) => {
+                            let quiet_since = st.last_message.map_or(at, |m| m.max(at));
+                            st.caught_up() && quiet_since.elapsed() >= idle
+                        }
+                        None => false,
+                    }
+                }
+                None => redis_last_change.elapsed() >= idle,
+            };
+            if done {
+                reason = "idle";
+                break;
+            }
+        }
+    }
+    let status = engine.kafka_status().map(|s| s.snapshot());
+    let counters = engine.counters();
+    // Drain time: from assignment to the last message, the figure `bench ingest` reports.
+    let drain_s = status
+        .as_ref()
+        .and_then(|s| {
+            Some(
+                s.last_message?
+                    .saturating_duration_since(s.assigned_at?)
+                    .as_secs_f64(),
+            )
+        })
+        .unwrap_or(0.0);
+    engine.shutdown().await?;
+    let stats = store.stats().await?;
+    store.close().await;
+    let messages: u64 = counters.topics.values().map(|t| t.messages).sum();
+    eprintln!("ingest: stopped ({reason}) after {messages} messages; cache committed");
+    Ok(json!({
+        "stopped": reason,
+        "messages": messages,
+        "rejected": counters.rejected,
+        "vehicles": counters.vehicles_total,
+        "elapsed_s": started.elapsed().as_secs_f64(),
+        "drain_s": drain_s,
+        "rate": if drain_s > 0.0 { messages as f64 / drain_s } else { 0.0 },
+        "peak_rss_mib": peak_rss_mib(),
+        "cache": stats,
+    }))
+}

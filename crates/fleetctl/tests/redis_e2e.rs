@@ -1,0 +1,146 @@
+//! The Redis geo source against the real Redis: positions from GEOADD reach the live state
+//! and the cache; a Redis restart is survived.
+
+mod common;
+
+use common::*;
+use fleet_testkit::{RedisDb, RedisServer};
+use std::time::Duration;
+
+fn geoadd(db: &RedisDb, key: &str, members: impl IntoIterator<Item = (String, f64, f64)>) {
+    let mut conn = db.connection().unwrap();
+    let mut cmd = redis::cmd("GEOADD");
+    cmd.arg(key);
+    for (m, lat, lng) in members {
+        cmd.arg(lng).arg(lat).arg(m);
+    }
+    let _: i64 = cmd.query(&mut conn).unwrap();
+}
+
+fn env_for(db: &RedisDb, key: &str) -> Env {
+    Env::new(&format!(
+        "[redis]\nurl = \"{}\"\ngeo_keys = [\"{key}\"]\npoll_ms = 200\n\n[store]\npath = \"{{store}}\"\n{KEEP_ALL}",
+        db.url
+    ))
+}
+
+#[test]
+fn geo_set_members_become_vehicles_with_positions() {
+    let db = RedisDb::new();
+    let key = db.key("cars#gps");
+    geoadd(
+        &db,
+        &key,
+        (0..250).map(|i| {
+            (
+                format!("car-{i}"),
+                37.45 + f64::from(i) * 1e-4,
+                127.01 + f64::from(i) * 1e-4,
+            )
+        }),
+    );
+    let env = env_for(&db, &key);
+    env.ingest_until_idle(1.5);
+    let s = env.stats();
+    assert_eq!(s["vehicles"], 250, "{s}");
+    assert_eq!(s["positions"], 250, "{s}");
+    assert_eq!(
+        query_i64(
+            &env.cache(),
+            "SELECT COUNT(*) FROM positions WHERE source='redis'"
+        ),
+        250
+    );
+    // GEOPOS-equivalent precision (Redis stores 52-bit geohashes: well under a metre).
+    assert_eq!(
+        query_i64(
+            &env.cache(),
+            "SELECT COUNT(*) FROM positions WHERE vehicle='car-10' AND abs(lat - 37.451) < 0.00001 AND abs(lng - 127.011) < 0.00001"
+        ),
+        1
+    );
+}
+
+fn geoadd_url(url: &str, key: &str, members: impl IntoIterator<Item = (String, f64, f64)>) {
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut cmd = redis::cmd("GEOADD");
+    cmd.arg(key);
+    for (m, lat, lng) in members {
+        cmd.arg(lng).arg(lat).arg(m);
+    }
+    let _: i64 = cmd.query(&mut conn).unwrap();
+}
+
+/// A private redis-server (real Redis, own port) so stopping it disturbs no other test.
+#[test]
+fn redis_restart_is_survived() {
+    let mut server = RedisServer::start_new();
+    let key = "cars#gps";
+    geoadd_url(
+        &server.url(),
+        key,
+        (0..20).map(|i| (format!("a-{i}"), 37.5, 127.0 + f64::from(i) * 1e-3)),
+    );
+    let env = Env::new(&format!(
+        "[redis]\nurl = \"{}\"\ngeo_keys = [\"{key}\"]\npoll_ms = 200\n\n[store]\npath = \"{{store}}\"\n{KEEP_ALL}",
+        server.url()
+    ));
+    let mut child = env.spawn_ingest(&[]);
+    env.wait_stats(Duration::from_secs(30), "first members", |s| {
+        s["vehicles"] == 20
+    });
+    server.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    server.start();
+    // This Redis keeps nothing on disk: after the restart the loader rebuilds the set.
+    geoadd_url(
+        &server.url(),
+        key,
+        (0..30).map(|i| (format!("b-{i}"), 37.6, 127.0 + f64::from(i) * 1e-3)),
+    );
+    env.wait_stats(
+        Duration::from_secs(30),
+        "members added after the restart",
+        |s| s["vehicles"] == 50,
+    );
+    let status = interrupt(&mut child);
+    assert!(status.success(), "{status}\n{}", env.log());
+    assert!(
+        env.log().contains("redis read failed"),
+        "the restart was noticed:\n{}",
+        env.log()
+    );
+}
+
+/// With keyspace notifications on, changes arrive without waiting for the (here: 1 min) poll.
+#[test]
+fn keyspace_notifications_drive_refresh() {
+    let server = RedisServer::start_with_args(&["--notify-keyspace-events", "KEA"]);
+    let key = "cars#gps";
+    geoadd_url(&server.url(), key, [("car-1".to_string(), 37.5, 127.0)]);
+    let env = Env::new(&format!(
+        "[redis]\nurl = \"{}\"\ngeo_keys = [\"{key}\"]\npoll_ms = 60000\n\n[store]\npath = \"{{store}}\"\n{KEEP_ALL}",
+        server.url()
+    ));
+    let mut child = env.spawn_ingest(&[]);
+    env.wait_stats(Duration::from_secs(30), "first member", |s| {
+        s["vehicles"] == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    geoadd_url(
+        &server.url(),
+        key,
+        (0..10).map(|i| (format!("n-{i}"), 37.6, 127.0 + f64::from(i) * 1e-3)),
+    );
+    env.wait_stats(
+        Duration::from_secs(10),
+        "members announced by notifications",
+        |s| s["vehicles"] == 11,
+    );
+    assert!(interrupt(&mut child).success());
+    assert!(
+        env.log().contains("keyspace notifications on"),
+        "{}",
+        env.log()
+    );
+}
