@@ -15,6 +15,7 @@ pub mod redis_geo;
 pub mod sim;
 pub mod state;
 pub mod store;
+pub mod view;
 
 pub use config::Config;
 pub use engine::{Engine, EngineError, Live};

@@ -6,10 +6,15 @@
 pub mod alert;
 pub mod counters;
 pub mod sample;
+pub mod ui;
 
 pub use alert::{Ack, Alert, AlertState, Severity, alert_id};
 pub use counters::{ConnState, FleetCounters, TopicCounters};
 pub use sample::{
     PositionSample, RejectReason, Source, StatusFields, StatusSample, TopicKind, VehicleId,
     VehicleInfo,
+};
+pub use ui::{
+    Cluster, Dot, Frame, IpcError, QuarantineEntry, SearchHit, TrailPoint, VehicleDetail,
+    VehicleState, Viewport,
 };

@@ -385,3 +385,63 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// A vehicle's history since `from_ms`, oldest first, at most `limit` points (the newest).
+    pub async fn trail(
+        &self,
+        vehicle: &str,
+        from_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<fleet_model::TrailPoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT lat, lng, ts FROM (SELECT lat, lng, ts FROM positions WHERE vehicle = ?1 AND ts >= ?2 ORDER BY ts DESC LIMIT ?3) ORDER BY ts",
+        )
+        .bind(vehicle)
+        .bind(from_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| fleet_model::TrailPoint {
+                lat: r.get("lat"),
+                lng: r.get("lng"),
+                ts_ms: r.get("ts"),
+            })
+            .collect())
+    }
+
+    /// The newest quarantined messages.
+    pub async fn quarantine(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<fleet_model::QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT topic, kpartition, koffset, reason, detail, raw, received_ms FROM quarantine ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let raw: Option<Vec<u8>> = r.get("raw");
+                let preview = raw
+                    .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+                    .unwrap_or_default();
+                fleet_model::QuarantineEntry {
+                    topic: r.get("topic"),
+                    partition: r.get("kpartition"),
+                    offset: r.get("koffset"),
+                    reason: r.get("reason"),
+                    detail: r.get("detail"),
+                    preview,
+                    received_ms: r.get("received_ms"),
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,301 @@
+//! What the UI sees: one [`Frame`] per tick built from the live state for the UI's viewport,
+//! individual vehicles when few are visible and grid clusters otherwise, so the UI's cost
+//! does not grow with the fleet.
+
+use crate::state::{LiveFleet, VehicleState as Live};
+use fleet_model::{Alert, Cluster, Dot, Frame, SearchHit, VehicleDetail, VehicleState, Viewport};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Above this many visible vehicles the frame carries clusters instead of dots.
+pub const MAX_DOTS: usize = 4000;
+/// At or beyond this zoom level dots are always sent (a street-level view).
+pub const DOTS_ZOOM: f64 = 15.0;
+/// Speed (km/h) above which a vehicle counts as moving.
+const MOVING_KMH: f64 = 3.0;
+/// Seconds of rate history for the sparkline.
+const HISTORY: usize = 60;
+
+/// Builds frames; keeps the sequence number and the rate history.
+#[derive(Debug, Default)]
+pub struct FrameBuilder {
+    seq: u64,
+    rate_history: VecDeque<f64>,
+    last_history_sec: i64,
+}
+
+/// Classifies a vehicle for drawing.
+pub fn state_of(fleet: &LiveFleet, v: &Live, alerting: bool, now_ms: i64) -> VehicleState {
+    if alerting {
+        VehicleState::Alerting
+    } else if fleet.is_stale(v, now_ms) {
+        VehicleState::Stale
+    } else {
+        let speed = v
+            .position
+            .as_ref()
+            .and_then(|p| p.speed)
+            .or_else(|| v.status.as_ref().and_then(|s| s.known.speed))
+            .unwrap_or(0.0);
+        if speed > MOVING_KMH {
+            VehicleState::Moving
+        } else {
+            VehicleState::Parked
+        }
+    }
+}
+
+/// Inputs of one frame besides the live state.
+pub struct FrameInput<'a> {
+    /// The UI's viewport.
+    pub viewport: Viewport,
+    /// Selected vehicle.
+    pub selected: Option<&'a str>,
+    /// Alerts for the feed (newest first).
+    pub alerts: Vec<Alert>,
+    /// Vehicles with an open alert.
+    pub alerting: &'a HashSet<String>,
+    /// Open alerts in total.
+    pub open_alerts: u64,
+    /// Demo mode.
+    pub demo: bool,
+    /// Now (ms).
+    pub now_ms: i64,
+}
+
+impl FrameBuilder {
+    /// Builds the next frame.
+    pub fn build(&mut self, fleet: &LiveFleet, input: FrameInput<'_>) -> Frame {
+        let now = input.now_ms;
+        let counters = fleet.counters(now);
+        let sec = now.div_euclid(1000);
+        if sec != self.last_history_sec {
+            self.last_history_sec = sec;
+            self.rate_history.push_back(counters.rate);
+            while self.rate_history.len() > HISTORY {
+                self.rate_history.pop_front();
+            }
+        }
+        let vp = input.viewport;
+        let mut visible: Vec<(&String, &Live, f64, f64)> = Vec::new();
+        for (id, v) in fleet.vehicles() {
+            if let Some(p) = &v.position
+                && vp.contains(p.lat, p.lng)
+            {
+                visible.push((id, v, p.lat, p.lng));
+            }
+        }
+        let state = |id: &String, v: &Live| state_of(fleet, v, input.alerting.contains(id), now);
+        let (dots, clusters) = if visible.len() <= MAX_DOTS || vp.zoom >= DOTS_ZOOM {
+            let dots = visible
+                .iter()
+                .take(if vp.zoom >= DOTS_ZOOM {
+                    MAX_DOTS * 4
+                } else {
+                    MAX_DOTS
+                })
+                .map(|(id, v, lat, lng)| Dot {
+                    id: (*id).clone(),
+                    lat: *lat,
+                    lng: *lng,
+                    heading: v
+                        .position
+                        .as_ref()
+                        .and_then(|p| p.heading)
+                        .map(|h| h as f32),
+                    state: state(id, v),
+                })
+                .collect();
+            (dots, Vec::new())
+        } else {
+            (Vec::new(), cluster(&visible, &vp, |id, v| state(id, v)))
+        };
+        let selected = input.selected.and_then(|id| {
+            fleet.vehicle(id).map(|v| VehicleDetail {
+                id: id.to_string(),
+                info: v.info.clone(),
+                position: v.position.clone(),
+                status: v.status.clone(),
+                state: state(&id.to_string(), v),
+                last_seen_ms: v.last_seen_ms,
+            })
+        });
+        self.seq += 1;
+        Frame {
+            seq: self.seq,
+            ts_ms: now,
+            counters,
+            dots,
+            clusters,
+            selected,
+            alerts: input.alerts,
+            open_alerts: input.open_alerts,
+            demo: input.demo,
+            rate_history: self.rate_history.iter().copied().collect(),
+        }
+    }
+}
+
+/// Grid clustering: cells of ~64 screen pixels at the viewport's zoom.
+fn cluster(
+    visible: &[(&String, &Live, f64, f64)],
+    vp: &Viewport,
+    state: impl Fn(&String, &Live) -> VehicleState,
+) -> Vec<Cluster> {
+    let cell = 360.0 / 2f64.powf(vp.zoom.clamp(0.0, 22.0)) * (64.0 / 256.0);
+    let mut cells: HashMap<(i64, i64), (f64, f64, u32, u32, u32)> = HashMap::new();
+    for (id, v, lat, lng) in visible {
+        let key = ((lat / cell).floor() as i64, (lng / cell).floor() as i64);
+        let c = cells.entry(key).or_default();
+        c.0 += lat;
+        c.1 += lng;
+        c.2 += 1;
+        match state(id, v) {
+            VehicleState::Alerting => c.3 += 1,
+            VehicleState::Stale => c.4 += 1,
+            _ => {}
+        }
+    }
+    cells
+        .into_values()
+        .map(|(la, ln, n, alerting, stale)| Cluster {
+            lat: la / f64::from(n),
+            lng: ln / f64::from(n),
+            count: n,
+            alerting,
+            stale,
+        })
+        .collect()
+}
+
+/// Vehicles whose id or plate contains `q` (case-insensitive), exact matches first.
+pub fn search(fleet: &LiveFleet, q: &str, limit: usize) -> Vec<SearchHit> {
+    let q = q.trim().to_lowercase();
+    if q.is_empty() {
+        return Vec::new();
+    }
+    let mut hits: Vec<(bool, SearchHit)> = fleet
+        .vehicles()
+        .filter_map(|(id, v)| {
+            let plate = v.info.as_ref().and_then(|i| i.plate.clone());
+            let idl = id.to_lowercase();
+            let pl = plate.as_deref().map(str::to_lowercase);
+            let exact = idl == q || pl.as_deref() == Some(q.as_str());
+            (exact || idl.contains(&q) || pl.as_deref().is_some_and(|p| p.contains(&q))).then(
+                || {
+                    (
+                        exact,
+                        SearchHit {
+                            id: id.clone(),
+                            plate,
+                            lat: v.position.as_ref().map(|p| p.lat),
+                            lng: v.position.as_ref().map(|p| p.lng),
+                        },
+                    )
+                },
+            )
+        })
+        .collect();
+    hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    hits.into_iter().take(limit).map(|(_, h)| h).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_model::{PositionSample, Source, VehicleInfo};
+
+    fn fleet(n: usize) -> LiveFleet {
+        let mut f = LiveFleet::new(300.0);
+        for i in 0..n {
+            let p = PositionSample {
+                vehicle: format!("car-{i:05}"),
+                ts_ms: 1000,
+                lat: 37.4 + (i % 100) as f64 * 0.002,
+                lng: 127.0 + (i / 100) as f64 * 0.002,
+                speed: Some(if i % 2 == 0 { 30.0 } else { 0.0 }),
+                heading: Some(90.0),
+                source: Source::Kafka,
+            };
+            f.apply_position(&p, 1000);
+        }
+        f.apply_info(
+            &VehicleInfo {
+                vehicle: "car-00007".into(),
+                plate: Some("12가3456".into()),
+                ..Default::default()
+            },
+            1000,
+        );
+        f
+    }
+
+    fn input(vp: Viewport, alerting: &HashSet<String>) -> FrameInput<'_> {
+        FrameInput {
+            viewport: vp,
+            selected: Some("car-00003"),
+            alerts: vec![],
+            alerting,
+            open_alerts: 0,
+            demo: false,
+            now_ms: 2000,
+        }
+    }
+
+    #[test]
+    fn few_vehicles_are_dots_many_are_clusters() {
+        let none = HashSet::new();
+        let f = fleet(500);
+        let vp = Viewport {
+            south: 37.0,
+            west: 126.5,
+            north: 38.0,
+            east: 127.5,
+            zoom: 12.0,
+        };
+        let fr = FrameBuilder::default().build(&f, input(vp, &none));
+        assert_eq!(fr.dots.len(), 500);
+        assert!(fr.clusters.is_empty());
+        assert_eq!(fr.selected.as_ref().unwrap().id, "car-00003");
+        assert_eq!(
+            fr.dots
+                .iter()
+                .filter(|d| d.state == VehicleState::Moving)
+                .count(),
+            250
+        );
+        let f = fleet(20_000);
+        let fr = FrameBuilder::default().build(&f, input(vp, &none));
+        assert!(fr.dots.is_empty());
+        assert_eq!(fr.clusters.iter().map(|c| c.count).sum::<u32>(), 20_000);
+        assert!(fr.clusters.len() < 2000, "{}", fr.clusters.len());
+    }
+
+    #[test]
+    fn viewport_filters_and_alerting_wins() {
+        let f = fleet(500);
+        let alerting: HashSet<String> = ["car-00000".to_string()].into();
+        let vp = Viewport {
+            south: 37.399,
+            west: 126.999,
+            north: 37.4005,
+            east: 127.0005,
+            zoom: 16.0,
+        };
+        let fr = FrameBuilder::default().build(&f, input(vp, &alerting));
+        assert_eq!(fr.dots.len(), 1);
+        assert_eq!(fr.dots[0].state, VehicleState::Alerting);
+    }
+
+    #[test]
+    fn search_by_id_and_plate() {
+        let f = fleet(50);
+        assert_eq!(search(&f, "12가3456", 10)[0].id, "car-00007");
+        assert_eq!(search(&f, "CAR-0001", 20).len(), 10);
+        assert_eq!(
+            search(&f, "car-00001", 20)[0].id,
+            "car-00001",
+            "exact match first"
+        );
+        assert!(search(&f, "  ", 10).is_empty());
+    }
+}

@@ -1,0 +1,174 @@
+//! The IPC contract between the desktop shell and the WASM UI: the UI sends requests, the
+//! engine streams one batched [`Frame`] per tick (≤ 10 Hz) with only what the viewport shows.
+
+use crate::{Alert, FleetCounters, PositionSample, StatusSample, VehicleInfo};
+use serde::{Deserialize, Serialize};
+
+/// What the map shows, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Viewport {
+    /// South edge (lat).
+    pub south: f64,
+    /// West edge (lng).
+    pub west: f64,
+    /// North edge (lat).
+    pub north: f64,
+    /// East edge (lng).
+    pub east: f64,
+    /// Leaflet zoom level.
+    pub zoom: f64,
+}
+
+impl Viewport {
+    /// The whole world at zoom 2.
+    pub const WORLD: Viewport = Viewport {
+        south: -85.0,
+        west: -180.0,
+        north: 85.0,
+        east: 180.0,
+        zoom: 2.0,
+    };
+
+    /// Whether a point is inside.
+    pub fn contains(&self, lat: f64, lng: f64) -> bool {
+        lat >= self.south && lat <= self.north && lng >= self.west && lng <= self.east
+    }
+}
+
+/// How a vehicle is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VehicleState {
+    /// Moving (speed above ~3 km/h).
+    Moving,
+    /// Parked / idle.
+    Parked,
+    /// No message for longer than the stale threshold.
+    Stale,
+    /// Has an open alert.
+    Alerting,
+}
+
+/// One vehicle marker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dot {
+    /// Vehicle id.
+    pub id: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lng: f64,
+    /// Heading in degrees, when known.
+    pub heading: Option<f32>,
+    /// Drawing state.
+    pub state: VehicleState,
+}
+
+/// A cluster of vehicles (zoomed out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Centroid latitude.
+    pub lat: f64,
+    /// Centroid longitude.
+    pub lng: f64,
+    /// Vehicles in it.
+    pub count: u32,
+    /// Of which alerting.
+    pub alerting: u32,
+    /// Of which stale.
+    pub stale: u32,
+}
+
+/// Everything the details panel shows about one vehicle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleDetail {
+    /// Id.
+    pub id: String,
+    /// Metadata.
+    pub info: Option<VehicleInfo>,
+    /// Last position (with its source: Kafka or Redis).
+    pub position: Option<PositionSample>,
+    /// Last status.
+    pub status: Option<StatusSample>,
+    /// Drawing state.
+    pub state: VehicleState,
+    /// Last message arrival (ms).
+    pub last_seen_ms: i64,
+}
+
+/// One tick's worth of updates for the UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Increases by one per frame.
+    pub seq: u64,
+    /// When it was built (ms).
+    pub ts_ms: i64,
+    /// Counters bar.
+    pub counters: FleetCounters,
+    /// Individual vehicles in the viewport (when zoomed in far enough).
+    pub dots: Vec<Dot>,
+    /// Clusters in the viewport (when zoomed out).
+    pub clusters: Vec<Cluster>,
+    /// The selected vehicle, refreshed every frame.
+    pub selected: Option<VehicleDetail>,
+    /// Newest alerts (open and acknowledged first), for the feed.
+    pub alerts: Vec<Alert>,
+    /// Open (unacknowledged) alerts in total.
+    pub open_alerts: u64,
+    /// Running the embedded demo (show the banner).
+    pub demo: bool,
+    /// Messages per second over the last minute, one value per second (sparkline).
+    pub rate_history: Vec<f64>,
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Vehicle id.
+    pub id: String,
+    /// Plate, if known.
+    pub plate: Option<String>,
+    /// Last position.
+    pub lat: Option<f64>,
+    /// Last position.
+    pub lng: Option<f64>,
+}
+
+/// A point of a vehicle's trail (from the cache).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrailPoint {
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lng: f64,
+    /// Time (ms).
+    pub ts_ms: i64,
+}
+
+/// A quarantined message as the UI lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Reason code.
+    pub reason: String,
+    /// One-line detail.
+    pub detail: String,
+    /// First bytes of the payload, lossily as text.
+    pub preview: String,
+    /// Arrival (ms).
+    pub received_ms: i64,
+}
+
+/// An error at the IPC edge: the UI branches on `code`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IpcError {
+    /// Stable code (`config_invalid`, `not_found`, `store`, …).
+    pub code: String,
+    /// Human-readable.
+    pub message: String,
+}
