@@ -28,12 +28,21 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
     let mut redis_last_change = Instant::now();
     let mut last_total = 0u64;
     let mut reason = "interrupted";
+    // When the cache last advanced its Kafka offsets: "end to end" ends when data is committed.
+    let committed = engine.writer().committed();
+    let mut offsets_sum = 0i64;
+    let mut last_offset_commit: Option<Instant> = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             _ = &mut ctrl_c => break,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let sum: i64 = committed.borrow().offsets.iter().map(|(_, _, o)| *o).sum();
+        if sum != offsets_sum {
+            offsets_sum = sum;
+            last_offset_commit = Some(Instant::now());
         }
         let c = engine.counters();
         let total: u64 =
