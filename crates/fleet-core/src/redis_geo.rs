@@ -174,6 +174,10 @@ impl RedisSource {
             {
                 Ok(c) => c,
                 Err(e) => {
+                    if backoff == Duration::from_millis(200) {
+                        // First failure of a series: say it once, not at every retry.
+                        warn!(error = %e, "redis connection failed; retrying with backoff");
+                    }
                     let _ = tx
                         .send(RedisEvent::Conn(ConnState::Down {
                             reason: e.to_string(),

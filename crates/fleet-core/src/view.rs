@@ -142,27 +142,36 @@ fn cluster(
     state: impl Fn(&String, &Live) -> VehicleState,
 ) -> Vec<Cluster> {
     let cell = 360.0 / 2f64.powf(vp.zoom.clamp(0.0, 22.0)) * (64.0 / 256.0);
-    let mut cells: HashMap<(i64, i64), (f64, f64, u32, u32, u32)> = HashMap::new();
+    /// Running sums of one grid cell.
+    #[derive(Default)]
+    struct Acc {
+        lat: f64,
+        lng: f64,
+        count: u32,
+        alerting: u32,
+        stale: u32,
+    }
+    let mut cells: HashMap<(i64, i64), Acc> = HashMap::new();
     for (id, v, lat, lng) in visible {
         let key = ((lat / cell).floor() as i64, (lng / cell).floor() as i64);
         let c = cells.entry(key).or_default();
-        c.0 += lat;
-        c.1 += lng;
-        c.2 += 1;
+        c.lat += lat;
+        c.lng += lng;
+        c.count += 1;
         match state(id, v) {
-            VehicleState::Alerting => c.3 += 1,
-            VehicleState::Stale => c.4 += 1,
+            VehicleState::Alerting => c.alerting += 1,
+            VehicleState::Stale => c.stale += 1,
             _ => {}
         }
     }
     cells
         .into_values()
-        .map(|(la, ln, n, alerting, stale)| Cluster {
-            lat: la / f64::from(n),
-            lng: ln / f64::from(n),
-            count: n,
-            alerting,
-            stale,
+        .map(|c| Cluster {
+            lat: c.lat / f64::from(c.count),
+            lng: c.lng / f64::from(c.count),
+            count: c.count,
+            alerting: c.alerting,
+            stale: c.stale,
         })
         .collect()
 }

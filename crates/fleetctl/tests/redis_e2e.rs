@@ -144,3 +144,54 @@ fn keyspace_notifications_drive_refresh() {
         env.log()
     );
 }
+
+/// ACL user + password (from the environment, not the file); a wrong password is reported.
+#[test]
+fn acl_user_and_password_from_env() {
+    let server =
+        RedisServer::start_with_args(&["--user", "fleet", "on", ">s3cret", "~*", "&*", "+@all"]);
+    let admin_url = server.url().replace("redis://", "redis://fleet:s3cret@");
+    geoadd_url(&admin_url, "cars#gps", [("car-1".to_string(), 37.5, 127.0)]);
+    let toml = format!(
+        "[redis]\nurl = \"{}\"\nusername = \"fleet\"\npassword_env = \"FLEETDASH_TEST_REDIS_PW\"\ngeo_keys = [\"cars#gps\"]\npoll_ms = 200\n\n[store]\npath = \"{{store}}\"\n{KEEP_ALL}",
+        server.url()
+    );
+    let env = Env::new(&toml);
+    let out = fleetctl()
+        .args(["ingest", "--idle-exit", "1", "--json", "--config"])
+        .arg(&env.config)
+        .env("FLEETDASH_TEST_REDIS_PW", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.stats()["vehicles"], 1);
+
+    // The credentials are really used: a wrong password reads nothing and says why.
+    let wrong = Env::new(&toml);
+    let mut child = wrong.spawn_ingest_with_env(&[], &[("FLEETDASH_TEST_REDIS_PW", "wrong")]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "not connected is not idle: ingest keeps trying"
+    );
+    assert!(interrupt(&mut child).success());
+    assert_eq!(wrong.stats()["vehicles"], 0);
+    assert!(
+        wrong.log().contains("authentication failed"),
+        "{}",
+        wrong.log()
+    );
+
+    // Without the variable the config names the key.
+    let out = fleetctl()
+        .args(["ingest", "--config"])
+        .arg(&env.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redis.password_env"));
+}

@@ -127,6 +127,19 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Fails, naming the key and the file, if a secret the file refers to is not in the
+    /// environment. Call before connecting anywhere.
+    pub fn require_secrets(&self, file: &Path) -> Result<(), ConfigError> {
+        match self.unresolved_secrets.first() {
+            Some((key, var)) => Err(ConfigError::Invalid {
+                file: file.to_path_buf(),
+                key: key.clone(),
+                message: format!("environment variable {var} is not set"),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Loads whatever [`locate`] finds; `None` means "run the embedded demo".
     pub fn discover(cli: Option<&Path>) -> Result<Option<(Config, PathBuf)>, ConfigError> {
         match locate(cli)? {

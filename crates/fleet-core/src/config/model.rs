@@ -28,6 +28,11 @@ pub struct Config {
     /// Who acknowledges alerts from this desktop.
     #[serde(default)]
     pub operator: OperatorConfig,
+    /// Secrets named in the file (`env:NAME`, `password_env`) whose variable is not set:
+    /// (key, variable). Commands that only read the cache do not need them; commands that
+    /// connect call [`Config::require_secrets`](super::Config::require_secrets).
+    #[serde(skip)]
+    pub unresolved_secrets: Vec<(String, String)>,
 }
 
 /// Where consumption starts on the very first run (later runs resume from the cache).

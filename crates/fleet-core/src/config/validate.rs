@@ -11,6 +11,7 @@ fn bad(key: impl Into<String>, msg: impl Into<String>) -> Invalid {
 
 /// Validates `cfg` and resolves `env:NAME` property values from the environment.
 pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
+    let mut unresolved = Vec::new();
     if let Some(k) = cfg.kafka.as_mut() {
         if k.brokers.trim().is_empty() {
             return Err(bad(
@@ -31,12 +32,12 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         }
         for (name, value) in k.properties.iter_mut() {
             if let Some(var) = value.strip_prefix("env:") {
-                *value = std::env::var(var).map_err(|_| {
-                    bad(
-                        format!("kafka.properties.\"{name}\""),
-                        format!("environment variable {var} is not set"),
-                    )
-                })?;
+                match std::env::var(var) {
+                    Ok(v) => *value = v,
+                    Err(_) => {
+                        unresolved.push((format!("kafka.properties.\"{name}\""), var.to_string()))
+                    }
+                }
             }
         }
         if k.topics.is_empty() {
@@ -103,10 +104,7 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         if let Some(var) = &r.password_env
             && std::env::var(var).is_err()
         {
-            return Err(bad(
-                "redis.password_env",
-                format!("environment variable {var} is not set"),
-            ));
+            unresolved.push(("redis.password_env".into(), var.clone()));
         }
     }
     let h = &cfg.history;
@@ -133,5 +131,6 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
     {
         return Err(bad("operator.name", "must not be empty"));
     }
+    cfg.unresolved_secrets = unresolved;
     Ok(())
 }

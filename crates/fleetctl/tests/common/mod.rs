@@ -71,6 +71,11 @@ impl Env {
 
     /// Starts `fleetctl ingest` in the background (stderr to a log file in the temp dir).
     pub fn spawn_ingest(&self, extra: &[&str]) -> Child {
+        self.spawn_ingest_with_env(extra, &[])
+    }
+
+    /// Like [`Env::spawn_ingest`] with extra environment variables.
+    pub fn spawn_ingest_with_env(&self, extra: &[&str], vars: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,6 +86,7 @@ impl Env {
             .arg("--config")
             .arg(&self.config)
             .args(extra)
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
