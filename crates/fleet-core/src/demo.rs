@@ -55,6 +55,7 @@ impl Demo {
             history: HistoryConfig::default(),
             fleet: FleetConfig::default(),
             operator: Default::default(),
+            alerts: Default::default(),
             unresolved_secrets: Vec::new(),
         };
         let opts = SimOptions {

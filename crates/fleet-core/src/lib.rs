@@ -4,6 +4,7 @@
 //! [`state`], [`history`] policy) → [`store`]. Everything here runs without a window, so
 //! `fleetctl` and the tests exercise exactly what the desktop app runs.
 
+pub mod acks;
 pub mod config;
 pub mod decode;
 pub mod demo;
@@ -12,6 +13,7 @@ pub mod geo;
 pub mod history;
 pub mod kafka;
 pub mod redis_geo;
+pub mod rules;
 pub mod sim;
 pub mod state;
 pub mod store;

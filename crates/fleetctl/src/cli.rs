@@ -35,6 +35,8 @@ pub enum Command {
     Export(ExportArgs),
     /// List alerts from the cache.
     Alerts(AlertsArgs),
+    /// Acknowledge an alert as the configured operator (queued if Kafka is down).
+    Ack(AckArgs),
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -51,6 +53,7 @@ impl Command {
             Command::Stats(a) => a.json,
             Command::Export(_) => false,
             Command::Alerts(a) => a.json,
+            Command::Ack(a) => a.json,
             Command::Bench(BenchCommand::Ingest(a)) => a.json,
             Command::Demo(a) => a.json,
         }
@@ -174,6 +177,21 @@ pub struct AlertsArgs {
     /// Only alerts in this state.
     #[arg(long)]
     pub state: Option<StateArg>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl ack`
+#[derive(Args, Debug)]
+pub struct AckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The alert to acknowledge.
+    pub alert_id: String,
+    /// A note for the other operators.
+    #[arg(long)]
+    pub note: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,9 +1,11 @@
 //! Configuration: TOML, looked up as SPEC §3 says, validated so that every error names the
 //! key and the file. No file at all means "run the embedded demo".
 
+mod alerts;
 mod model;
 mod validate;
 
+pub use alerts::*;
 pub use model::*;
 
 use std::path::{Path, PathBuf};

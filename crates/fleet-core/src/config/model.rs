@@ -28,6 +28,9 @@ pub struct Config {
     /// Who acknowledges alerts from this desktop.
     #[serde(default)]
     pub operator: OperatorConfig,
+    /// Alert rules and geofences.
+    #[serde(default)]
+    pub alerts: super::AlertsConfig,
     /// Secrets named in the file (`env:NAME`, `password_env`) whose variable is not set:
     /// (key, variable). Commands that only read the cache do not need them; commands that
     /// connect call [`Config::require_secrets`](super::Config::require_secrets).

@@ -99,12 +99,19 @@ fn bad_redis_scheme_and_values() {
 
 #[test]
 fn env_properties_resolve_or_name_the_key() {
-    // SAFETY-free: tests in this module use distinct variable names.
-    let e = err(
+    // Reading commands need no secrets; connecting ones ask with require_secrets.
+    let cfg = parse(
         "[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"sasl.password\" = \"env:FLEETDASH_TEST_UNSET_VAR\"\n",
-    );
+    )
+    .unwrap();
+    let e = cfg
+        .require_secrets(Path::new("/etc/fleet.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("sasl.password") && e.contains("FLEETDASH_TEST_UNSET_VAR"),
+        e.contains("sasl.password")
+            && e.contains("FLEETDASH_TEST_UNSET_VAR")
+            && e.contains("/etc/fleet.toml"),
         "{e}"
     );
     let ok =

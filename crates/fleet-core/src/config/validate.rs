@@ -131,6 +131,7 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
     {
         return Err(bad("operator.name", "must not be empty"));
     }
+    super::alerts::validate(&cfg.alerts)?;
     cfg.unresolved_secrets = unresolved;
     Ok(())
 }

@@ -91,6 +91,8 @@ pub struct WriteBatch {
     pub offsets: Vec<(String, i32, i64)>,
     /// Messages and rejections per topic in this batch.
     pub topic_deltas: Vec<(String, u64, u64)>,
+    /// Rule state of vehicles whose timers or geofence sides changed (JSON).
+    pub rule_states: Vec<(String, String)>,
 }
 
 impl WriteBatch {
@@ -105,6 +107,7 @@ impl WriteBatch {
             && self.quarantine.is_empty()
             && self.offsets.is_empty()
             && self.topic_deltas.is_empty()
+            && self.rule_states.is_empty()
     }
 
     /// Appends `other` (used by the writer to coalesce queued batches into one transaction).
@@ -119,6 +122,7 @@ impl WriteBatch {
         self.quarantine.append(&mut other.quarantine);
         self.offsets.append(&mut other.offsets);
         self.topic_deltas.append(&mut other.topic_deltas);
+        self.rule_states.append(&mut other.rule_states);
     }
 
     /// Rows this batch writes, for metrics.
@@ -130,5 +134,6 @@ impl WriteBatch {
             + self.alerts.len()
             + self.acks.len()
             + self.quarantine.len()
+            + self.rule_states.len()
     }
 }

@@ -445,3 +445,35 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Rule alerts not yet resolved (the rule engine reloads them after a restart).
+    pub async fn open_rule_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM alerts WHERE origin = 'rule' AND state != 'resolved'")
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(parse_alert).collect())
+    }
+
+    /// Vehicles with an alert that is not resolved (any origin).
+    pub async fn alerting_vehicles(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT DISTINCT vehicle FROM alerts WHERE state != 'resolved'")
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Persisted rule state per vehicle (JSON, see `rules::Persisted`).
+    pub async fn rule_states(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT vehicle, state_json FROM rule_state")
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("vehicle"), r.get("state_json")))
+            .collect())
+    }
+}

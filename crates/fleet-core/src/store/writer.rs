@@ -308,6 +308,16 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         .execute(&mut *tx)
         .await?;
     }
+    for (vehicle, state) in &b.rule_states {
+        sqlx::query(
+            "INSERT INTO rule_state (vehicle, state_json) VALUES (?1, ?2)
+             ON CONFLICT(vehicle) DO UPDATE SET state_json = excluded.state_json",
+        )
+        .bind(vehicle)
+        .bind(state)
+        .execute(&mut *tx)
+        .await?;
+    }
     for (topic, partition, next) in &b.offsets {
         sqlx::query(
             "INSERT INTO offsets (topic, kpartition, next_offset) VALUES (?1, ?2, ?3)

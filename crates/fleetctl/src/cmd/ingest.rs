@@ -89,6 +89,13 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
             }
         }
     }
+    if reason == "idle" {
+        // "Everything consumed committed, outbox flushed": give queued acks a moment to go out.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while engine.outbox_len().await.unwrap_or(0) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let status = engine.kafka_status().map(|s| s.snapshot());
     let counters = engine.counters();
     // Drain time: from partition assignment until the cache committed the last offsets (the

@@ -1,5 +1,6 @@
 //! One module per command; each returns the JSON object printed with `--json`.
 
+mod ack;
 mod alerts;
 mod bench;
 mod demo;
@@ -23,6 +24,7 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Stats(a) => stats::run(a).await,
         Command::Export(a) => export::run(a).await,
         Command::Alerts(a) => alerts::run(a).await,
+        Command::Ack(a) => ack::run(a).await,
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await,
         Command::Demo(a) => demo::run(a).await,
     }

@@ -1,22 +1,24 @@
 //! The engine: sources → decode → live state → store. One task owns the live state and
 //! turns every source batch into one cache transaction (with the batch's offsets).
 
+use crate::acks::{AckError, AckPublisher};
 use crate::config::Config;
-use crate::decode::Decoded;
 use crate::history::HistoryPolicy;
 use crate::kafka::{self, KafkaBatch, SharedStatus};
 use crate::redis_geo::{RedisEvent, RedisSource};
+use crate::rules::RuleEngine;
 use crate::state::LiveFleet;
-use crate::store::{
-    AlertOrigin, Origin, Store, StoreError, VehicleSnapshot, WriteBatch, WriterHandle, now_ms,
-};
-use fleet_model::{ConnState, FleetCounters, StatusFields};
+use crate::store::{Store, StoreError, WriterHandle, now_ms};
+use fleet_model::{Ack, Alert, ConnState, FleetCounters};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+mod core;
+use self::core::{Core, StatusPolicy};
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum EngineError {
     /// Redis set-up.
     #[error(transparent)]
     Redis(#[from] crate::redis_geo::RedisError),
+    /// Acknowledgement.
+    #[error(transparent)]
+    Ack(#[from] AckError),
 }
 
 /// Shared, lockable live state.
@@ -52,33 +57,9 @@ pub struct Engine {
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     kafka: Option<kafka::KafkaHandle>,
-}
-
-/// Status samples: keep when the rule-relevant fields changed or the interval passed.
-struct StatusPolicy {
-    min_interval_ms: i64,
-    last: HashMap<String, (i64, StatusFields)>,
-}
-
-impl StatusPolicy {
-    fn keep(&mut self, vehicle: &str, ts: i64, known: &StatusFields) -> bool {
-        let keep = match self.last.get(vehicle) {
-            None => true,
-            Some((t, k)) => k != known || (ts - t).abs() >= self.min_interval_ms,
-        };
-        if keep {
-            self.last.insert(vehicle.to_string(), (ts, known.clone()));
-        }
-        keep
-    }
-}
-
-struct Core {
-    live: Live,
-    history: HistoryPolicy,
-    status_policy: StatusPolicy,
-    writer: WriterHandle,
-    dirty: HashSet<String>,
+    operator: String,
+    outbox: Arc<Notify>,
+    outbox_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Engine {
@@ -140,12 +121,27 @@ impl Engine {
             drop(rtx);
         }
         let kafka_status = kafka.as_ref().map(|k| k.status());
+        let rules = if cfg.alerts.enabled {
+            let mut r = RuleEngine::new(&cfg.alerts, now_ms());
+            let states = store
+                .rule_states()
+                .await?
+                .into_iter()
+                .filter_map(|(v, j)| serde_json::from_str(&j).ok().map(|p| (v, p)))
+                .collect();
+            r.seed(store.open_rule_alerts().await?, states);
+            Some(r)
+        } else {
+            None
+        };
         let core = Core {
             live: live.clone(),
             history,
             status_policy,
             writer: writer.clone(),
             dirty: HashSet::new(),
+            rules,
+            raised: Vec::new(),
         };
         let task = tokio::spawn(run(
             core,
@@ -156,6 +152,21 @@ impl Engine {
             cancel.clone(),
             writer_task,
         ));
+        let outbox = Arc::new(Notify::new());
+        let outbox_task = cfg
+            .kafka
+            .as_ref()
+            .map(AckPublisher::new)
+            .transpose()?
+            .flatten()
+            .map(|publisher| {
+                tokio::spawn(publish_outbox(
+                    publisher,
+                    store.clone(),
+                    outbox.clone(),
+                    cancel.clone(),
+                ))
+            });
         Ok(Engine {
             live,
             kafka_status,
@@ -164,6 +175,9 @@ impl Engine {
             cancel,
             task,
             kafka,
+            operator: cfg.operator.effective_name(),
+            outbox,
+            outbox_task,
         })
     }
 
@@ -193,8 +207,32 @@ impl Engine {
     }
 
     /// Stops the sources, processes what they already handed over, and commits it.
+    /// Acknowledges an alert as this desktop's operator: cache and outbox at once, published
+    /// to the ack topic as soon as Kafka takes it.
+    pub async fn acknowledge(&self, alert_id: &str, note: &str) -> Result<Alert, EngineError> {
+        let ack = Ack {
+            alert_id: alert_id.to_string(),
+            operator: self.operator.clone(),
+            note: note.to_string(),
+            ts: now_ms(),
+        };
+        let alert = self.store.record_local_ack(&ack).await?;
+        self.outbox.notify_one();
+        Ok(alert)
+    }
+
+    /// Acks not yet published.
+    pub async fn outbox_len(&self) -> Result<i64, EngineError> {
+        Ok(self.store.outbox_len().await?)
+    }
+
+    /// Stops the sources, processes what they already handed over, commits it, and makes a
+    /// last attempt to publish the outbox.
     pub async fn shutdown(self) -> Result<(), EngineError> {
         self.cancel.cancel();
+        if let Some(t) = self.outbox_task {
+            let _ = t.await;
+        }
         if let Some(k) = self.kafka {
             tokio::task::spawn_blocking(move || k.join()).await.ok();
         }
@@ -202,6 +240,27 @@ impl Engine {
         self.writer.flush().await.ok();
         Ok(())
     }
+}
+
+/// Publishes the outbox whenever an ack is made, and every 2 s (reconnects are noticed
+/// by the next attempt succeeding); one last attempt on shutdown.
+async fn publish_outbox(
+    publisher: AckPublisher,
+    store: Store,
+    notify: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    loop {
+        if let Err(e) = publisher.flush(&store).await {
+            warn!(error = %e, "outbox publish failed");
+        }
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
+    let _ = publisher.flush(&store).await;
 }
 
 async fn run(
@@ -239,6 +298,7 @@ async fn run(
                         l.set_lag(&t, p, lag);
                     }
                 }
+                core.tick_rules(now_ms()).await;
                 if tokio::time::Instant::now() >= snapshot_due {
                     snapshot_due = tokio::time::Instant::now() + Duration::from_secs(5);
                     core.flush_snapshots().await;
@@ -255,148 +315,4 @@ async fn run(
         }
     }
     core.flush_snapshots().await;
-}
-
-impl Core {
-    async fn kafka_batch(&mut self, b: KafkaBatch) {
-        let now = b.arrival_ms;
-        let mut wb = WriteBatch {
-            offsets: b.offsets,
-            ..Default::default()
-        };
-        let mut deltas: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
-        {
-            let mut live = self.live.lock();
-            for item in b.items {
-                let d = deltas.entry(item.topic.clone()).or_default();
-                d.0 += 1;
-                let origin = Origin {
-                    partition: Some(item.partition),
-                    offset: Some(item.offset),
-                };
-                match item.outcome {
-                    Ok(Decoded::Position(p)) => {
-                        let a = live.apply_position(&p, now);
-                        if a.new_vehicle {
-                            wb.snapshots.push(VehicleSnapshot {
-                                vehicle: p.vehicle.clone(),
-                                first_seen: now,
-                                position: Some(p.clone()),
-                                status_json: None,
-                            });
-                        } else if a.changed {
-                            mark_dirty(&mut self.dirty, &p.vehicle);
-                        }
-                        if self.history.keep(&p) {
-                            wb.positions.push((p, origin));
-                        }
-                    }
-                    Ok(Decoded::Status(s)) => {
-                        let (a, known_changed) = live.apply_status(&s, now);
-                        if known_changed {
-                            self.history.status_changed(&s.vehicle);
-                        }
-                        if a.new_vehicle {
-                            wb.snapshots.push(VehicleSnapshot {
-                                vehicle: s.vehicle.clone(),
-                                first_seen: now,
-                                position: None,
-                                status_json: serde_json::to_string(&s.fields).ok(),
-                            });
-                        } else {
-                            mark_dirty(&mut self.dirty, &s.vehicle);
-                        }
-                        if self.status_policy.keep(&s.vehicle, s.ts_ms, &s.known) {
-                            wb.statuses.push((s, origin));
-                        }
-                    }
-                    Ok(Decoded::Info(i)) => {
-                        live.apply_info(&i, now);
-                        wb.infos.push(i);
-                    }
-                    Ok(Decoded::Alert(a)) => wb.alerts.push((a, AlertOrigin::Upstream)),
-                    Ok(Decoded::Ack(k)) => wb.acks.push(k),
-                    Ok(Decoded::Tombstone) => {}
-                    Err(q) => {
-                        d.1 += 1;
-                        live.count_rejection(q.reason);
-                        wb.quarantine.push(*q);
-                    }
-                }
-            }
-            for (t, (m, r)) in &deltas {
-                live.count(t, *m, *r, now);
-            }
-        }
-        wb.topic_deltas = deltas
-            .into_iter()
-            .map(|(t, (m, r))| (t.to_string(), m, r))
-            .collect();
-        if let Err(e) = self.writer.write(wb).await {
-            warn!(error = %e, "cache writer gone; batch not stored");
-        }
-    }
-
-    async fn redis_event(&mut self, e: RedisEvent) {
-        match e {
-            RedisEvent::Conn(c) => self.live.lock().redis = c,
-            RedisEvent::Positions(ps) => {
-                let now = now_ms();
-                let mut wb = WriteBatch::default();
-                {
-                    let mut live = self.live.lock();
-                    for p in ps {
-                        let a = live.apply_position(&p, now);
-                        if a.new_vehicle {
-                            wb.snapshots.push(VehicleSnapshot {
-                                vehicle: p.vehicle.clone(),
-                                first_seen: now,
-                                position: Some(p.clone()),
-                                status_json: None,
-                            });
-                        } else if a.changed {
-                            mark_dirty(&mut self.dirty, &p.vehicle);
-                        }
-                        if a.changed && self.history.keep(&p) {
-                            wb.positions.push((p, Origin::default()));
-                        }
-                    }
-                }
-                if !wb.is_empty() {
-                    let _ = self.writer.write(wb).await;
-                }
-            }
-        }
-    }
-
-    /// Writes the latest state of vehicles that changed since the last snapshot.
-    async fn flush_snapshots(&mut self) {
-        if self.dirty.is_empty() {
-            return;
-        }
-        let mut wb = WriteBatch::default();
-        {
-            let live = self.live.lock();
-            for id in self.dirty.drain() {
-                if let Some(v) = live.vehicle(&id) {
-                    wb.snapshots.push(VehicleSnapshot {
-                        vehicle: id,
-                        first_seen: v.first_seen_ms,
-                        position: v.position.clone(),
-                        status_json: v
-                            .status
-                            .as_ref()
-                            .and_then(|s| serde_json::to_string(&s.fields).ok()),
-                    });
-                }
-            }
-        }
-        let _ = self.writer.write(wb).await;
-    }
-}
-
-fn mark_dirty(dirty: &mut HashSet<String>, id: &str) {
-    if !dirty.contains(id) {
-        dirty.insert(id.to_string());
-    }
 }

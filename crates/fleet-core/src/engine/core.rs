@@ -1,0 +1,237 @@
+//! The engine's single task state: turns source batches into live-state updates, rule
+//! evaluations and one cache write batch each.
+
+use super::Live;
+use crate::decode::Decoded;
+use crate::history::HistoryPolicy;
+use crate::kafka::KafkaBatch;
+use crate::redis_geo::RedisEvent;
+use crate::rules::RuleEngine;
+use crate::store::{AlertOrigin, Origin, VehicleSnapshot, WriteBatch, WriterHandle, now_ms};
+use fleet_model::{Alert, StatusFields};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tracing::warn;
+
+/// Status samples: keep when the rule-relevant fields changed or the interval passed.
+pub(super) struct StatusPolicy {
+    pub(super) min_interval_ms: i64,
+    pub(super) last: HashMap<String, (i64, StatusFields)>,
+}
+
+impl StatusPolicy {
+    pub(super) fn keep(&mut self, vehicle: &str, ts: i64, known: &StatusFields) -> bool {
+        let keep = match self.last.get(vehicle) {
+            None => true,
+            Some((t, k)) => k != known || (ts - t).abs() >= self.min_interval_ms,
+        };
+        if keep {
+            self.last.insert(vehicle.to_string(), (ts, known.clone()));
+        }
+        keep
+    }
+}
+
+pub(super) struct Core {
+    pub(super) live: Live,
+    pub(super) history: HistoryPolicy,
+    pub(super) status_policy: StatusPolicy,
+    pub(super) writer: WriterHandle,
+    pub(super) dirty: HashSet<String>,
+    /// fleetdash's own alert rules (`None` when `[alerts] enabled = false`).
+    pub(super) rules: Option<RuleEngine>,
+    /// Alerts raised or resolved by the rules since the last batch was built.
+    pub(super) raised: Vec<Alert>,
+}
+
+impl Core {
+    /// Moves what the rules raised, and their changed state, into the batch: alerts commit
+    /// with the offsets of the messages that raised them (exactly-once, like telemetry).
+    pub(super) fn take_rule_output(&mut self, wb: &mut WriteBatch) {
+        wb.alerts
+            .extend(self.raised.drain(..).map(|a| (a, AlertOrigin::Rule)));
+        if let Some(r) = &mut self.rules {
+            wb.rule_states.extend(
+                r.take_dirty()
+                    .into_iter()
+                    .filter_map(|(v, p)| serde_json::to_string(&p).ok().map(|j| (v, j))),
+            );
+        }
+    }
+
+    /// Wall-clock rules (stale devices), once per tick.
+    pub(super) async fn tick_rules(&mut self, now: i64) {
+        let Some(r) = &mut self.rules else { return };
+        {
+            let live = self.live.lock();
+            r.on_tick(
+                now,
+                live.vehicles().map(|(id, v)| (id.as_str(), v.last_seen_ms)),
+                &mut self.raised,
+            );
+        }
+        if !self.raised.is_empty() {
+            let mut wb = WriteBatch::default();
+            self.take_rule_output(&mut wb);
+            let _ = self.writer.write(wb).await;
+        }
+    }
+
+    pub(super) async fn kafka_batch(&mut self, b: KafkaBatch) {
+        let now = b.arrival_ms;
+        let mut wb = WriteBatch {
+            offsets: b.offsets,
+            ..Default::default()
+        };
+        let mut deltas: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
+        {
+            let mut live = self.live.lock();
+            for item in b.items {
+                let d = deltas.entry(item.topic.clone()).or_default();
+                d.0 += 1;
+                let origin = Origin {
+                    partition: Some(item.partition),
+                    offset: Some(item.offset),
+                };
+                match item.outcome {
+                    Ok(Decoded::Position(p)) => {
+                        let a = live.apply_position(&p, now);
+                        if let Some(r) = &mut self.rules {
+                            r.on_position(&p, &mut self.raised);
+                        }
+                        if a.new_vehicle {
+                            wb.snapshots.push(VehicleSnapshot {
+                                vehicle: p.vehicle.clone(),
+                                first_seen: now,
+                                position: Some(p.clone()),
+                                status_json: None,
+                            });
+                        } else if a.changed {
+                            mark_dirty(&mut self.dirty, &p.vehicle);
+                        }
+                        if self.history.keep(&p) {
+                            wb.positions.push((p, origin));
+                        }
+                    }
+                    Ok(Decoded::Status(s)) => {
+                        let (a, known_changed) = live.apply_status(&s, now);
+                        if let Some(r) = &mut self.rules {
+                            r.on_status(&s, &mut self.raised);
+                        }
+                        if known_changed {
+                            self.history.status_changed(&s.vehicle);
+                        }
+                        if a.new_vehicle {
+                            wb.snapshots.push(VehicleSnapshot {
+                                vehicle: s.vehicle.clone(),
+                                first_seen: now,
+                                position: None,
+                                status_json: serde_json::to_string(&s.fields).ok(),
+                            });
+                        } else {
+                            mark_dirty(&mut self.dirty, &s.vehicle);
+                        }
+                        if self.status_policy.keep(&s.vehicle, s.ts_ms, &s.known) {
+                            wb.statuses.push((s, origin));
+                        }
+                    }
+                    Ok(Decoded::Info(i)) => {
+                        live.apply_info(&i, now);
+                        wb.infos.push(i);
+                    }
+                    Ok(Decoded::Alert(a)) => wb.alerts.push((a, AlertOrigin::Upstream)),
+                    Ok(Decoded::Ack(k)) => {
+                        if let Some(r) = &mut self.rules {
+                            r.acknowledged(&k.alert_id, &k.operator, k.ts, &k.note);
+                        }
+                        wb.acks.push(k);
+                    }
+                    Ok(Decoded::Tombstone) => {}
+                    Err(q) => {
+                        d.1 += 1;
+                        live.count_rejection(q.reason);
+                        wb.quarantine.push(*q);
+                    }
+                }
+            }
+            for (t, (m, r)) in &deltas {
+                live.count(t, *m, *r, now);
+            }
+        }
+        wb.topic_deltas = deltas
+            .into_iter()
+            .map(|(t, (m, r))| (t.to_string(), m, r))
+            .collect();
+        self.take_rule_output(&mut wb);
+        if let Err(e) = self.writer.write(wb).await {
+            warn!(error = %e, "cache writer gone; batch not stored");
+        }
+    }
+
+    pub(super) async fn redis_event(&mut self, e: RedisEvent) {
+        match e {
+            RedisEvent::Conn(c) => self.live.lock().redis = c,
+            RedisEvent::Positions(ps) => {
+                let now = now_ms();
+                let mut wb = WriteBatch::default();
+                {
+                    let mut live = self.live.lock();
+                    for p in ps {
+                        let a = live.apply_position(&p, now);
+                        if let Some(r) = &mut self.rules {
+                            r.on_position(&p, &mut self.raised);
+                        }
+                        if a.new_vehicle {
+                            wb.snapshots.push(VehicleSnapshot {
+                                vehicle: p.vehicle.clone(),
+                                first_seen: now,
+                                position: Some(p.clone()),
+                                status_json: None,
+                            });
+                        } else if a.changed {
+                            mark_dirty(&mut self.dirty, &p.vehicle);
+                        }
+                        if a.changed && self.history.keep(&p) {
+                            wb.positions.push((p, Origin::default()));
+                        }
+                    }
+                }
+                self.take_rule_output(&mut wb);
+                if !wb.is_empty() {
+                    let _ = self.writer.write(wb).await;
+                }
+            }
+        }
+    }
+
+    /// Writes the latest state of vehicles that changed since the last snapshot.
+    pub(super) async fn flush_snapshots(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut wb = WriteBatch::default();
+        {
+            let live = self.live.lock();
+            for id in self.dirty.drain() {
+                if let Some(v) = live.vehicle(&id) {
+                    wb.snapshots.push(VehicleSnapshot {
+                        vehicle: id,
+                        first_seen: v.first_seen_ms,
+                        position: v.position.clone(),
+                        status_json: v
+                            .status
+                            .as_ref()
+                            .and_then(|s| serde_json::to_string(&s.fields).ok()),
+                    });
+                }
+            }
+        }
+        let _ = self.writer.write(wb).await;
+    }
+}
+
+fn mark_dirty(dirty: &mut HashSet<String>, id: &str) {
+    if !dirty.contains(id) {
+        dirty.insert(id.to_string());
+    }
+}
