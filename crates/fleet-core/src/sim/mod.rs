@@ -8,7 +8,7 @@
 //! - [`run`] drives a `Fleet` against real infrastructure: JSON telemetry to Kafka and `GEOADD`
 //!   of positions to Redis, paced to the wall clock or as fast as the broker takes it.
 //!
-//! Vehicles drive along a rotated street grid ([`city`]), stop at lights, park (engine off,
+//! Vehicles drive along a rotated street grid (`city.rs`), stop at lights, park (engine off,
 //! doors briefly open), and produce the anomalies the alert rules look for: headlights left
 //! on, low battery or fuel, speeding, harsh braking, devices going silent, upstream alerts.
 
