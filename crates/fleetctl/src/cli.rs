@@ -55,6 +55,8 @@ impl Command {
             Command::Alerts(a) => a.json,
             Command::Ack(a) => a.json,
             Command::Bench(BenchCommand::Ingest(a)) => a.json,
+            Command::Bench(BenchCommand::Rules(a)) => a.json,
+            Command::Bench(BenchCommand::Alerts(a)) => a.json,
             Command::Demo(a) => a.json,
         }
     }
@@ -202,6 +204,10 @@ pub struct AckArgs {
 pub enum BenchCommand {
     /// End-to-end ingest throughput vs a bare consumer on the same broker.
     Ingest(BenchIngestArgs),
+    /// Throughput cost of the alert rules (rules off vs on, same data).
+    Rules(BenchRulesArgs),
+    /// Message-to-alert latency under a live fleet load.
+    Alerts(BenchAlertsArgs),
 }
 
 /// `fleetctl bench ingest`
@@ -222,6 +228,49 @@ pub struct BenchIngestArgs {
     /// Repetitions (medians are reported).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl bench rules`
+#[derive(Args, Debug)]
+pub struct BenchRulesArgs {
+    /// Broker to use; default: a private tansu broker.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Position messages to pre-fill (status messages come on top).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Vehicles.
+    #[arg(long, default_value_t = 20_000)]
+    pub vehicles: u32,
+    /// Repetitions of each side (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl bench alerts`
+#[derive(Args, Debug)]
+pub struct BenchAlertsArgs {
+    /// Broker to use; default: a private tansu broker.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Vehicles of background load (1 Hz each).
+    #[arg(long, default_value_t = 20_000)]
+    pub vehicles: u32,
+    /// Alerts to time.
+    #[arg(long, default_value_t = 200)]
+    pub probes: usize,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
+    /// Extra librdkafka consumer property `KEY=VALUE` for the engine (repeatable).
+    #[arg(long = "property", value_parser = parse_kv)]
+    pub properties: Vec<(String, String)>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -78,19 +78,26 @@ fn killed_ingest_resumes_without_duplicates_or_gaps() {
     let broker = Broker::start_memory();
     broker.create_topic(GPS, 3);
     let env = env_for(&broker);
-    let p = Producer::new(&broker.bootstrap());
-    const N: i64 = 120_000;
+    const N: i64 = 150_000;
+    const CHUNK: i64 = 5_000;
     let base = recent_base_ms();
-    produce(&p, base, 0, N);
-
-    for threshold in [15_000, 60_000] {
+    // Devices keep producing while ingest is crashed and restarted, so every kill lands
+    // mid-stream however fast ingest is.
+    let bootstrap = broker.bootstrap();
+    let producer = std::thread::spawn(move || {
+        let p = Producer::new(&bootstrap);
+        for from in (0..N).step_by(CHUNK as usize) {
+            produce(&p, base, from, CHUNK);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    });
+    for threshold in [15_000, 50_000] {
         let mut child = env.spawn_ingest(&[]);
         env.wait_stats(Duration::from_secs(120), "ingest progress", |s| {
             s["positions"].as_i64().unwrap_or(0) >= threshold
         });
         kill9(&mut child);
-        let s = env.stats();
-        let pos = s["positions"].as_i64().unwrap();
+        let pos = env.stats()["positions"].as_i64().unwrap();
         assert!(pos < N, "killed before the end (got {pos})");
         assert_eq!(
             pos,
@@ -98,6 +105,7 @@ fn killed_ingest_resumes_without_duplicates_or_gaps() {
             "after a crash the cache's offsets match its contents"
         );
     }
+    producer.join().unwrap();
     let out = env.ingest_until_idle(1.0);
     assert!(
         out["messages"].as_i64().unwrap() < N,

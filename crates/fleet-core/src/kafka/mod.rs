@@ -43,7 +43,11 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("topic.metadata.refresh.interval.ms", "10000")
         // Bounded prefetch: keeps RSS flat at high fleet sizes while still filling batches.
         .set("queued.max.messages.kbytes", "32768")
-        .set("fetch.wait.max.ms", "100")
+        // How long a broker may hold a fetch when it has nothing new. Real Kafka answers as
+        // soon as data arrives; some brokers (tansu) always hold the full wait, which would
+        // put up to this much into every message-to-screen latency. 25 ms costs an idle
+        // desktop ~40 small requests/s per broker; raise it in [kafka.properties] if needed.
+        .set("fetch.wait.max.ms", "25")
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "2000")
         .set("socket.keepalive.enable", "true")

@@ -26,6 +26,8 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Alerts(a) => alerts::run(a).await,
         Command::Ack(a) => ack::run(a).await,
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await,
+        Command::Bench(BenchCommand::Rules(a)) => bench::rules(a).await,
+        Command::Bench(BenchCommand::Alerts(a)) => bench::alerts(a).await,
         Command::Demo(a) => demo::run(a).await,
     }
 }

@@ -1,11 +1,10 @@
 //! `fleetctl bench ingest`: end-to-end ingest throughput against the ceiling of a bare
 //! rdkafka consumer on the same broker, in the same run. Medians over `--runs`.
 
+use super::{broker, create_topics, median, ok, rt, run_ingest};
 use crate::cli::BenchIngestArgs;
 use crate::error::CliError;
 use fleet_core::sim::{self, SimOptions, SimTopics};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -13,48 +12,12 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn rt(e: impl std::fmt::Display) -> CliError {
-    CliError::Runtime(e.to_string())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
-}
-
 pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
-    // A private broker unless one is given: the figures must not depend on other traffic.
-    let mut _broker = None;
-    let brokers = match &a.brokers {
-        Some(b) => b.clone(),
-        None => {
-            eprintln!("bench: starting a private tansu broker …");
-            let b = tokio::task::spawn_blocking(fleet_testkit::Broker::start_memory)
-                .await
-                .map_err(rt)?;
-            let addr = b.bootstrap();
-            _broker = Some(b);
-            addr
-        }
-    };
+    let (brokers, _guard) = broker(&a.brokers).await?;
     let stamp = fleet_core::store::now_ms();
     let topic = format!("bench.gps.{stamp}");
     let aux = format!("bench.aux.{stamp}");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .map_err(rt)?;
-    let topics = [
-        NewTopic::new(&topic, a.partitions, TopicReplication::Fixed(1)),
-        NewTopic::new(&aux, 1, TopicReplication::Fixed(1)),
-    ];
-    for r in admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .map_err(rt)?
-    {
-        r.map_err(|(t, e)| rt(format!("create topic {t}: {e}")))?;
-    }
+    create_topics(&brokers, &[(&topic, a.partitions), (&aux, 1)]).await?;
 
     // 1. Pre-fill with the simulator (positions to the bench topic, everything else aside).
     eprintln!(
@@ -96,7 +59,11 @@ pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
             .map_err(rt)??;
         ceiling.push(c);
         // 3. The real pipeline, in a child process so its peak RSS is its own.
-        let (rate, peak) = run_ingest(&brokers, &topic, produced).await?;
+        let v = run_ingest(&brokers, &[(&topic, "position")], "", produced).await?;
+        let (rate, peak) = (
+            v["rate"].as_f64().unwrap_or(0.0),
+            v["peak_rss_mib"].as_f64().unwrap_or(0.0),
+        );
         e2e.push(rate);
         rss.push(peak);
         eprintln!(
@@ -122,7 +89,6 @@ pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
 }
 
 fn println_table(n: u64, vehicles: u32, c: f64, r: f64, ratio: f64, m: f64) {
-    let ok = |b: bool| if b { "ok" } else { "MISSED" };
     eprintln!("\nbench ingest — {n} position messages, {vehicles} vehicles (medians)");
     eprintln!("  bare rdkafka consumer (ceiling) {c:>10.0} msg/s");
     eprintln!(
@@ -178,43 +144,4 @@ fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: u64) -> Result<f
     }
     let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
     Ok(seen as f64 / secs.max(1e-9))
-}
-
-/// Runs `fleetctl ingest --idle-exit` on a fresh cache; returns (msg/s, peak RSS MiB).
-async fn run_ingest(brokers: &str, topic: &str, expected: u64) -> Result<(f64, f64), CliError> {
-    let dir = tempfile::tempdir().map_err(rt)?;
-    let cfg = dir.path().join("bench.toml");
-    let toml = format!(
-        "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"bench-ingest-{}\"\nstart = \"earliest\"\n\n[[kafka.topics]]\nname = \"{topic}\"\nkind = \"position\"\n\n[store]\npath = \"{}\"\n",
-        fleet_core::store::now_ms(),
-        dir.path().join("cache.sqlite").display()
-    );
-    std::fs::write(&cfg, toml).map_err(rt)?;
-    let exe = std::env::current_exe().map_err(rt)?;
-    let out = tokio::process::Command::new(exe)
-        .args(["ingest", "--config"])
-        .arg(&cfg)
-        .args(["--idle-exit", "1", "--json"])
-        .env("FLEETDASH_LOG", "warn")
-        .output()
-        .await
-        .map_err(rt)?;
-    if !out.status.success() {
-        return Err(rt(format!(
-            "ingest failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let v: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| rt(format!("ingest output: {e}")))?;
-    let messages = v["messages"].as_u64().unwrap_or(0);
-    if messages != expected {
-        return Err(rt(format!(
-            "ingest consumed {messages} messages, expected {expected}"
-        )));
-    }
-    Ok((
-        v["rate"].as_f64().unwrap_or(0.0),
-        v["peak_rss_mib"].as_f64().unwrap_or(0.0),
-    ))
 }

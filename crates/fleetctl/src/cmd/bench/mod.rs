@@ -1,0 +1,127 @@
+//! `fleetctl bench …`: benchmarks that print their figures (medians, with the baseline
+//! measured in the same run). Each starts a private tansu broker unless `--brokers` is given,
+//! so the figures do not depend on other traffic.
+
+mod alerts;
+mod ingest;
+mod rules;
+
+pub use alerts::alerts;
+pub use ingest::ingest;
+pub use rules::rules;
+
+use crate::error::CliError;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use serde_json::Value;
+
+pub(crate) fn rt(e: impl std::fmt::Display) -> CliError {
+    CliError::Runtime(e.to_string())
+}
+
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+/// The `q`-quantile (0..=1) of `v` (sorted in place).
+pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// A broker to bench against: the given one, or a private tansu (kept alive by the guard).
+pub(crate) async fn broker(
+    given: &Option<String>,
+) -> Result<(String, Option<fleet_testkit::Broker>), CliError> {
+    match given {
+        Some(b) => Ok((b.clone(), None)),
+        None => {
+            eprintln!("bench: starting a private tansu broker …");
+            let b = tokio::task::spawn_blocking(fleet_testkit::Broker::start_memory)
+                .await
+                .map_err(rt)?;
+            Ok((b.bootstrap(), Some(b)))
+        }
+    }
+}
+
+/// Creates topics (name, partitions).
+pub(crate) async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), CliError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(rt)?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .map_err(rt)?
+    {
+        r.map_err(|(t, e)| rt(format!("create topic {t}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Runs `fleetctl ingest --idle-exit 1 --json` in a child process (so its peak RSS is its
+/// own) on a fresh cache with `[kafka]` for `topics` plus `extra` TOML. Returns its JSON
+/// after checking it consumed `expected` messages.
+pub(crate) async fn run_ingest(
+    brokers: &str,
+    topics: &[(&str, &str)],
+    extra: &str,
+    expected: u64,
+) -> Result<Value, CliError> {
+    let dir = tempfile::tempdir().map_err(rt)?;
+    let cfg = dir.path().join("bench.toml");
+    let mut toml = format!(
+        "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"bench-ingest-{}\"\nstart = \"earliest\"\n",
+        fleet_core::store::now_ms()
+    );
+    for (name, kind) in topics {
+        toml.push_str(&format!(
+            "\n[[kafka.topics]]\nname = \"{name}\"\nkind = \"{kind}\"\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "\n[store]\npath = \"{}\"\n\n{extra}",
+        dir.path().join("cache.sqlite").display()
+    ));
+    std::fs::write(&cfg, toml).map_err(rt)?;
+    let exe = std::env::current_exe().map_err(rt)?;
+    let out = tokio::process::Command::new(exe)
+        .args(["ingest", "--config"])
+        .arg(&cfg)
+        .args(["--idle-exit", "1", "--json"])
+        .env("FLEETDASH_LOG", "warn")
+        .output()
+        .await
+        .map_err(rt)?;
+    if !out.status.success() {
+        return Err(rt(format!(
+            "ingest failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| rt(format!("ingest output: {e}")))?;
+    let messages = v["messages"].as_u64().unwrap_or(0);
+    if messages != expected {
+        return Err(rt(format!(
+            "ingest consumed {messages} messages, expected {expected}"
+        )));
+    }
+    Ok(v)
+}
+
+/// A pass/fail word for the tables.
+pub(crate) fn ok(b: bool) -> &'static str {
+    if b { "ok" } else { "MISSED" }
+}
