@@ -62,7 +62,7 @@ fn default_escalate() -> f64 {
 }
 
 /// A condition that must hold for `after_s` (headlights left on).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DurationRule {
     /// On/off.
@@ -87,7 +87,7 @@ impl Default for DurationRule {
 }
 
 /// The stale-device rule (its own defaults: 10 minutes, info).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DurationRule2 {
     /// On/off.
@@ -112,7 +112,7 @@ impl Default for DurationRule2 {
 }
 
 /// A level below a threshold (battery, fuel); resolves `hysteresis` above it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelRule {
     /// On/off.
@@ -146,7 +146,7 @@ fn default_low_fuel() -> LevelRule {
 }
 
 /// Speeding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverspeedRule {
     /// On/off.
@@ -175,7 +175,7 @@ impl Default for OverspeedRule {
 }
 
 /// Harsh braking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HarshBrakingRule {
     /// On/off.

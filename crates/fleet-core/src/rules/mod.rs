@@ -69,7 +69,9 @@ pub struct RuleEngine {
     cfg: AlertsConfig,
     fences: Vec<Fence>,
     vehicles: HashMap<String, VehicleRules>,
-    open: HashMap<(String, String), Alert>,
+    /// Open (or acknowledged) rule alerts per vehicle: a handful at most, looked up by `&str`
+    /// on every message without allocating.
+    open: HashMap<String, Vec<Alert>>,
     dirty: HashSet<String>,
     /// Wall-clock time before which the stale rule stays quiet (start-up grace).
     stale_quiet_until_ms: i64,
@@ -92,7 +94,7 @@ impl RuleEngine {
     /// Restores open rule alerts and persisted state from the cache.
     pub fn seed(&mut self, open: Vec<Alert>, states: Vec<(String, Persisted)>) {
         for a in open {
-            self.open.insert((a.rule.clone(), a.vehicle.clone()), a);
+            self.open.entry(a.vehicle.clone()).or_default().push(a);
         }
         for (v, p) in states {
             self.vehicles.entry(v).or_default().p = p;
@@ -101,12 +103,15 @@ impl RuleEngine {
 
     /// Vehicles with an open (or acknowledged, not resolved) rule alert.
     pub fn alerting(&self) -> impl Iterator<Item = &str> {
-        self.open.keys().map(|(_, v)| v.as_str())
+        self.open
+            .iter()
+            .filter(|(_, a)| !a.is_empty())
+            .map(|(v, _)| v.as_str())
     }
 
     /// Applies an acknowledgement to the in-memory copy (so a later resolution keeps it).
     pub fn acknowledged(&mut self, alert_id: &str, operator: &str, ts: i64, note: &str) {
-        if let Some(a) = self.open.values_mut().find(|a| a.id == alert_id) {
+        if let Some(a) = self.open.values_mut().flatten().find(|a| a.id == alert_id) {
             a.state = AlertState::Acknowledged;
             a.acked_by = Some(operator.to_string());
             a.acked_ms = Some(ts);
@@ -122,6 +127,27 @@ impl RuleEngine {
             .collect()
     }
 
+    fn is_open(&self, rule: &str, vehicle: &str) -> bool {
+        self.open
+            .get(vehicle)
+            .is_some_and(|v| v.iter().any(|a| a.rule == rule))
+    }
+
+    /// The vehicle's rule state, created on first sight (no allocation when it exists).
+    fn state(&mut self, vehicle: &str) -> &mut VehicleRules {
+        if !self.vehicles.contains_key(vehicle) {
+            self.vehicles
+                .insert(vehicle.to_string(), VehicleRules::default());
+        }
+        self.vehicles.get_mut(vehicle).expect("inserted above")
+    }
+
+    fn mark(&mut self, vehicle: &str) {
+        if !self.dirty.contains(vehicle) {
+            self.dirty.insert(vehicle.to_string());
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn raise(
         &mut self,
@@ -133,8 +159,7 @@ impl RuleEngine {
         message: String,
         out: &mut Vec<Alert>,
     ) {
-        let key = (rule.to_string(), vehicle.to_string());
-        if self.open.contains_key(&key) {
+        if self.is_open(rule, vehicle) {
             return;
         }
         let a = Alert {
@@ -151,51 +176,54 @@ impl RuleEngine {
             resolved_ms: None,
         };
         out.push(a.clone());
-        self.open.insert(key, a);
+        self.open.entry(vehicle.to_string()).or_default().push(a);
     }
 
     fn resolve(&mut self, rule: &str, vehicle: &str, ts: i64, out: &mut Vec<Alert>) {
-        if let Some(mut a) = self.open.remove(&(rule.to_string(), vehicle.to_string())) {
-            a.state = AlertState::Resolved;
-            a.resolved_ms = Some(ts.max(a.ts_ms));
-            out.push(a);
+        let Some(list) = self.open.get_mut(vehicle) else {
+            return;
+        };
+        let Some(i) = list.iter().position(|a| a.rule == rule) else {
+            return;
+        };
+        let mut a = list.swap_remove(i);
+        if list.is_empty() {
+            self.open.remove(vehicle);
         }
+        a.state = AlertState::Resolved;
+        a.resolved_ms = Some(ts.max(a.ts_ms));
+        out.push(a);
     }
 
     /// Any message from a vehicle: it is not silent any more.
     fn heard(&mut self, vehicle: &str, ts: i64, out: &mut Vec<Alert>) {
-        let st = self.vehicles.entry(vehicle.to_string()).or_default();
+        let st = self.state(vehicle);
         st.last_event_ts = st.last_event_ts.max(ts);
-        if self
-            .open
-            .contains_key(&(names::STALE.to_string(), vehicle.to_string()))
-        {
-            self.resolve(names::STALE, vehicle, ts, out);
-        }
+        self.resolve(names::STALE, vehicle, ts, out);
     }
 
     /// Evaluates a status message.
     pub fn on_status(&mut self, s: &StatusSample, out: &mut Vec<Alert>) {
         self.heard(&s.vehicle, s.ts_ms, out);
-        let st = self.vehicles.entry(s.vehicle.clone()).or_default();
-        if s.ts_ms < st.last_status_ts {
+        let (v, ts, k) = (s.vehicle.as_str(), s.ts_ms, &s.known);
+        let st = self.state(v);
+        if ts < st.last_status_ts {
             return; // out of order: never move a timer backwards
         }
-        st.last_status_ts = s.ts_ms;
-        let (v, ts, k) = (s.vehicle.as_str(), s.ts_ms, &s.known);
+        st.last_status_ts = ts;
 
-        let hl = self.cfg.headlights_on.clone();
+        let hl = self.cfg.headlights_on;
         if hl.enabled
             && let (Some(engine), Some(doors), Some(lights)) =
                 (k.engine_on, k.doors_open, k.headlights_on)
         {
             if !engine && !doors && lights {
-                let st = self.vehicles.get_mut(v).expect("entry above");
+                let st = self.state(v);
                 let since = match st.p.headlights_since {
                     Some(t) => t,
                     None => {
                         st.p.headlights_since = Some(ts);
-                        self.dirty.insert(v.to_string());
+                        self.mark(v);
                         ts
                     }
                 };
@@ -207,9 +235,8 @@ impl RuleEngine {
                     self.raise(names::HEADLIGHTS, v, since, ts, hl.severity, msg, out);
                 }
             } else {
-                let st = self.vehicles.get_mut(v).expect("entry above");
-                if st.p.headlights_since.take().is_some() {
-                    self.dirty.insert(v.to_string());
+                if self.state(v).p.headlights_since.take().is_some() {
+                    self.mark(v);
                 }
                 self.resolve(names::HEADLIGHTS, v, ts, out);
             }
@@ -217,25 +244,27 @@ impl RuleEngine {
         for (rule, cfg, level, what) in [
             (
                 names::LOW_BATTERY,
-                self.cfg.low_battery.clone(),
+                self.cfg.low_battery,
                 k.battery,
                 "Battery",
             ),
-            (names::LOW_FUEL, self.cfg.low_fuel.clone(), k.fuel, "Fuel"),
+            (names::LOW_FUEL, self.cfg.low_fuel, k.fuel, "Fuel"),
         ] {
             let Some(level) = level.filter(|_| cfg.enabled) else {
                 continue;
             };
             if level < cfg.below {
-                self.raise(
-                    rule,
-                    v,
-                    ts,
-                    ts,
-                    cfg.severity,
-                    format!("{what} at {level:.0} % (below {:.0} %)", cfg.below),
-                    out,
-                );
+                if !self.is_open(rule, v) {
+                    self.raise(
+                        rule,
+                        v,
+                        ts,
+                        ts,
+                        cfg.severity,
+                        format!("{what} at {level:.0} % (below {:.0} %)", cfg.below),
+                        out,
+                    );
+                }
             } else if level >= cfg.below + cfg.hysteresis {
                 self.resolve(rule, v, ts, out);
             }
@@ -246,18 +275,18 @@ impl RuleEngine {
     }
 
     fn speed(&mut self, v: &str, ts: i64, speed: f64, out: &mut Vec<Alert>) {
-        let cfg = self.cfg.overspeed.clone();
+        let cfg = self.cfg.overspeed;
         if !cfg.enabled {
             return;
         }
-        let st = self.vehicles.entry(v.to_string()).or_default();
+        let st = self.state(v);
         if speed > cfg.above_kmh {
             let since = *st.p.overspeed_since.get_or_insert(ts);
             if since == ts {
-                self.dirty.insert(v.to_string());
+                self.mark(v);
             }
             let held = (ts - since) as f64 / 1000.0;
-            if held >= cfg.after_s {
+            if held >= cfg.after_s && !self.is_open(names::OVERSPEED, v) {
                 let msg = format!(
                     "{speed:.0} km/h for {held:.0} s (limit {:.0} km/h)",
                     cfg.above_kmh
@@ -266,7 +295,7 @@ impl RuleEngine {
             }
         } else {
             if st.p.overspeed_since.take().is_some() {
-                self.dirty.insert(v.to_string());
+                self.mark(v);
             }
             self.resolve(names::OVERSPEED, v, ts, out);
         }
@@ -276,7 +305,7 @@ impl RuleEngine {
     pub fn on_position(&mut self, p: &PositionSample, out: &mut Vec<Alert>) {
         self.heard(&p.vehicle, p.ts_ms, out);
         let v = p.vehicle.as_str();
-        let st = self.vehicles.entry(p.vehicle.clone()).or_default();
+        let st = self.state(v);
         let prev = st.last_pos;
         if prev.is_some_and(|(t, _)| p.ts_ms <= t) {
             return; // duplicate or out of order
@@ -286,7 +315,9 @@ impl RuleEngine {
             self.speed(v, p.ts_ms, speed, out);
             self.braking(v, prev, p.ts_ms, speed, out);
         }
-        self.geofences(v, p.lat, p.lng, p.ts_ms, out);
+        if !self.fences.is_empty() {
+            self.geofences(v, p.lat, p.lng, p.ts_ms, out);
+        }
     }
 
     fn braking(
@@ -297,7 +328,7 @@ impl RuleEngine {
         speed: f64,
         out: &mut Vec<Alert>,
     ) {
-        let cfg = self.cfg.harsh_braking.clone();
+        let cfg = self.cfg.harsh_braking;
         if !cfg.enabled {
             return;
         }
@@ -306,8 +337,8 @@ impl RuleEngine {
             if dt > 0.0 && dt <= cfg.max_gap_s {
                 let decel = (v0 - speed) / 3.6 / dt;
                 if decel >= cfg.decel_ms2 {
-                    self.vehicles.get_mut(v).expect("entry").p.last_harsh_ts = Some(ts);
-                    self.dirty.insert(v.to_string());
+                    self.state(v).p.last_harsh_ts = Some(ts);
+                    self.mark(v);
                     let msg = format!(
                         "Harsh braking: {v0:.0} → {speed:.0} km/h in {dt:.1} s ({decel:.1} m/s²)"
                     );
@@ -316,30 +347,43 @@ impl RuleEngine {
                 }
             }
         }
-        let last = self.vehicles.get(v).and_then(|s| s.p.last_harsh_ts);
-        if let Some(last) = last
+        if let Some(last) = self.state(v).p.last_harsh_ts
             && (ts - last) as f64 / 1000.0 >= cfg.clear_after_s
         {
-            self.vehicles.get_mut(v).expect("entry").p.last_harsh_ts = None;
-            self.dirty.insert(v.to_string());
+            self.state(v).p.last_harsh_ts = None;
+            self.mark(v);
             self.resolve(names::HARSH_BRAKING, v, ts, out);
         }
     }
 
     fn geofences(&mut self, v: &str, lat: f64, lng: f64, ts: i64, out: &mut Vec<Alert>) {
-        for i in 0..self.fences.len() {
-            let inside = self.fences[i].contains(lat, lng);
-            let name = self.fences[i].name.clone();
-            let st = self.vehicles.get_mut(v).expect("entry");
-            let before = st.p.fences.insert(name.clone(), inside);
-            if before != Some(inside) {
-                self.dirty.insert(v.to_string());
+        // Compare without allocating; only a change of side touches the map.
+        let mut changes: Vec<(usize, Option<bool>, bool)> = Vec::new();
+        {
+            let fences = &self.fences;
+            let st = self.vehicles.get_mut(v).expect("state created by heard()");
+            for (i, f) in fences.iter().enumerate() {
+                let inside = f.contains(lat, lng);
+                let before = st.p.fences.get(f.name.as_str()).copied();
+                if before != Some(inside) {
+                    st.p.fences.insert(f.name.clone(), inside);
+                    changes.push((i, before, inside));
+                }
             }
-            let Some(before) = before else { continue }; // first sight: no transition
-            if before == inside {
-                continue;
+        }
+        if changes.is_empty() {
+            return;
+        }
+        self.mark(v);
+        for (i, before, inside) in changes {
+            if before.is_none() {
+                continue; // first sight: no transition
             }
-            let (trigger, severity) = (self.fences[i].trigger, self.fences[i].severity);
+            let (name, trigger, severity) = (
+                self.fences[i].name.clone(),
+                self.fences[i].trigger,
+                self.fences[i].severity,
+            );
             let leave_rule = format!("geofence_exit:{name}");
             let enter_rule = format!("geofence_entry:{name}");
             if inside {
@@ -380,17 +424,13 @@ impl RuleEngine {
         last_seen: impl Iterator<Item = (&'a str, i64)>,
         out: &mut Vec<Alert>,
     ) {
-        let cfg = self.cfg.stale.clone();
+        let cfg = self.cfg.stale;
         if !cfg.enabled || now_ms < self.stale_quiet_until_ms {
             return;
         }
         let after_ms = (cfg.after_s * 1000.0) as i64;
         for (v, seen) in last_seen {
-            if now_ms - seen >= after_ms
-                && !self
-                    .open
-                    .contains_key(&(names::STALE.to_string(), v.to_string()))
-            {
+            if now_ms - seen >= after_ms && !self.is_open(names::STALE, v) {
                 // The id uses the last *event* time, the same on every desktop.
                 let since = self
                     .vehicles
