@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Cluster {
-    dir: tempfile::TempDir,
+    /// The nodes' working dirs; removed when the cluster is dropped.
+    _dir: tempfile::TempDir,
     ports: Vec<u16>,
 }
 
@@ -47,7 +48,7 @@ impl Cluster {
                 .unwrap();
             assert!(ok.success());
         }
-        let c = Cluster { dir, ports };
+        let c = Cluster { _dir: dir, ports };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !c.ports.iter().all(|p| cli(*p, &["ping"]).contains("PONG")) {
             assert!(Instant::now() < deadline, "cluster nodes did not start");
