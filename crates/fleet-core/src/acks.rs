@@ -39,29 +39,9 @@ impl Store {
         if exists.is_none() {
             return Err(AckError::NotFound(ack.alert_id.clone()));
         }
-        sqlx::query(
-            "INSERT INTO acks (alert_id, operator, note, ts) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(alert_id) DO UPDATE SET operator = excluded.operator, note = excluded.note, ts = excluded.ts
-             WHERE excluded.ts >= acks.ts",
-        )
-        .bind(&ack.alert_id)
-        .bind(&ack.operator)
-        .bind(&ack.note)
-        .bind(ack.ts)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        sqlx::query(
-            "UPDATE alerts SET state = CASE WHEN state = 'open' THEN 'acknowledged' ELSE state END,
-               acked_by = ?2, acked_ms = ?3, ack_note = ?4 WHERE id = ?1",
-        )
-        .bind(&ack.alert_id)
-        .bind(&ack.operator)
-        .bind(ack.ts)
-        .bind(&ack.note)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        crate::store::writer::record_ack(&mut tx, ack)
+            .await
+            .map_err(|e| self.err(e))?;
         sqlx::query("INSERT INTO outbox (alert_id, payload, created_ms) VALUES (?1, ?2, ?3)")
             .bind(&ack.alert_id)
             .bind(serde_json::to_string(ack).unwrap_or_default())

@@ -7,8 +7,9 @@ use crate::history::HistoryPolicy;
 use crate::kafka::KafkaBatch;
 use crate::redis_geo::RedisEvent;
 use crate::rules::RuleEngine;
+use crate::state::LiveFleet;
 use crate::store::{AlertOrigin, Origin, VehicleSnapshot, WriteBatch, WriterHandle, now_ms};
-use fleet_model::{Alert, StatusFields};
+use fleet_model::{Alert, PositionSample, StatusFields};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::warn;
@@ -85,7 +86,9 @@ impl Core {
         };
         let mut deltas: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
         {
-            let mut live = self.live.lock();
+            // A handle of our own, so the guard does not borrow `self` (see `position`).
+            let handle = self.live.clone();
+            let mut live = handle.lock();
             for item in b.items {
                 let d = deltas.entry(item.topic.clone()).or_default();
                 d.0 += 1;
@@ -94,25 +97,7 @@ impl Core {
                     offset: Some(item.offset),
                 };
                 match item.outcome {
-                    Ok(Decoded::Position(p)) => {
-                        let a = live.apply_position(&p, now);
-                        if let Some(r) = &mut self.rules {
-                            r.on_position(&p, &mut self.raised);
-                        }
-                        if a.new_vehicle {
-                            wb.snapshots.push(VehicleSnapshot {
-                                vehicle: p.vehicle.clone(),
-                                first_seen: now,
-                                position: Some(p.clone()),
-                                status_json: None,
-                            });
-                        } else if a.changed {
-                            mark_dirty(&mut self.dirty, &p.vehicle);
-                        }
-                        if self.history.keep(&p) {
-                            wb.positions.push((p, origin));
-                        }
-                    }
+                    Ok(Decoded::Position(p)) => self.position(&mut live, p, origin, now, &mut wb),
                     Ok(Decoded::Status(s)) => {
                         let (a, known_changed) = live.apply_status(&s, now);
                         if let Some(r) = &mut self.rules {
@@ -168,6 +153,34 @@ impl Core {
         }
     }
 
+    /// One position from either source: live state, rules, snapshot, history.
+    fn position(
+        &mut self,
+        live: &mut LiveFleet,
+        p: PositionSample,
+        origin: Origin,
+        now: i64,
+        wb: &mut WriteBatch,
+    ) {
+        let a = live.apply_position(&p, now);
+        if let Some(r) = &mut self.rules {
+            r.on_position(&p, &mut self.raised);
+        }
+        if a.new_vehicle {
+            wb.snapshots.push(VehicleSnapshot {
+                vehicle: p.vehicle.clone(),
+                first_seen: now,
+                position: Some(p.clone()),
+                status_json: None,
+            });
+        } else if a.changed {
+            mark_dirty(&mut self.dirty, &p.vehicle);
+        }
+        if self.history.keep(&p) {
+            wb.positions.push((p, origin));
+        }
+    }
+
     pub(super) async fn redis_event(&mut self, e: RedisEvent) {
         match e {
             RedisEvent::Conn(c) => self.live.lock().redis = c,
@@ -175,25 +188,11 @@ impl Core {
                 let now = now_ms();
                 let mut wb = WriteBatch::default();
                 {
-                    let mut live = self.live.lock();
+                    // A handle of our own, so the guard does not borrow `self` (see `position`).
+                    let handle = self.live.clone();
+                    let mut live = handle.lock();
                     for p in ps {
-                        let a = live.apply_position(&p, now);
-                        if let Some(r) = &mut self.rules {
-                            r.on_position(&p, &mut self.raised);
-                        }
-                        if a.new_vehicle {
-                            wb.snapshots.push(VehicleSnapshot {
-                                vehicle: p.vehicle.clone(),
-                                first_seen: now,
-                                position: Some(p.clone()),
-                                status_json: None,
-                            });
-                        } else if a.changed {
-                            mark_dirty(&mut self.dirty, &p.vehicle);
-                        }
-                        if a.changed && self.history.keep(&p) {
-                            wb.positions.push((p, Origin::default()));
-                        }
+                        self.position(&mut live, p, Origin::default(), now, &mut wb);
                     }
                 }
                 self.take_rule_output(&mut wb);

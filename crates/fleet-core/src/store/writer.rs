@@ -267,18 +267,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         apply_ack_to_alert(&mut tx, &a.id).await?;
     }
     for k in &b.acks {
-        sqlx::query(
-            "INSERT INTO acks (alert_id, operator, note, ts) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(alert_id) DO UPDATE SET operator = excluded.operator, note = excluded.note, ts = excluded.ts
-             WHERE excluded.ts >= acks.ts",
-        )
-        .bind(&k.alert_id)
-        .bind(&k.operator)
-        .bind(&k.note)
-        .bind(k.ts)
-        .execute(&mut *tx)
-        .await?;
-        apply_ack_to_alert(&mut tx, &k.alert_id).await?;
+        record_ack(&mut tx, k).await?;
     }
     for q in &b.quarantine {
         let keep = |v: &Option<Vec<u8>>| {
@@ -338,6 +327,26 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
 
 /// Copies the latest ack of an alert onto the alert row; an open alert becomes acknowledged,
 /// a resolved one keeps its state but records who acknowledged it.
+/// Keeps the latest ack per alert (an ack may arrive before its alert) and applies it to the
+/// alert if the alert is known. Used for acks read from Kafka and acks made here alike.
+pub(crate) async fn record_ack(
+    tx: &mut SqliteConnection,
+    k: &fleet_model::Ack,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO acks (alert_id, operator, note, ts) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(alert_id) DO UPDATE SET operator = excluded.operator, note = excluded.note, ts = excluded.ts
+         WHERE excluded.ts >= acks.ts",
+    )
+    .bind(&k.alert_id)
+    .bind(&k.operator)
+    .bind(&k.note)
+    .bind(k.ts)
+    .execute(&mut *tx)
+    .await?;
+    apply_ack_to_alert(tx, &k.alert_id).await
+}
+
 async fn apply_ack_to_alert(tx: &mut SqliteConnection, alert_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE alerts SET

@@ -1,16 +1,15 @@
 //! `fleetctl bench ingest`: end-to-end ingest throughput against the ceiling of a bare
 //! rdkafka consumer on the same broker, in the same run. Medians over `--runs`.
 
-use super::{broker, create_topics, median, ok, rt, run_ingest};
+use super::{broker, create_topics, median, ok, prefill, rt, run_ingest};
 use crate::cli::BenchIngestArgs;
 use crate::error::CliError;
-use fleet_core::sim::{self, SimOptions, SimTopics};
+use fleet_core::sim::SimTopics;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
     let (brokers, _guard) = broker(&a.brokers).await?;
@@ -24,22 +23,13 @@ pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
         "bench: pre-filling {} position messages from {} vehicles …",
         a.messages, a.vehicles
     );
-    let opts = SimOptions {
-        brokers: brokers.clone(),
-        vehicles: a.vehicles,
-        rate_hz: 1.0,
-        duration: Duration::ZERO,
-        max_messages: Some(a.messages),
-        unthrottled: true,
-        topics: SimTopics {
-            gps: topic.clone(),
-            status: aux.clone(),
-            info: aux.clone(),
-            alerts: aux.clone(),
-        },
-        ..SimOptions::default()
+    let topics = SimTopics {
+        gps: topic.clone(),
+        status: aux.clone(),
+        info: aux.clone(),
+        alerts: aux.clone(),
     };
-    let fill = sim::run(opts, CancellationToken::new()).await.map_err(rt)?;
+    let fill = prefill(&brokers, a.vehicles, a.messages, topics).await?;
     let produced = fill.produced.get(&topic).copied().unwrap_or(0);
     let fill_rate = fill.produced.values().sum::<u64>() as f64 / fill.elapsed_s.max(1e-9);
     eprintln!(

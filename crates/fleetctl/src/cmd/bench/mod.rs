@@ -121,6 +121,29 @@ pub(crate) async fn run_ingest(
     Ok(v)
 }
 
+/// Fills the broker as fast as it takes it: `messages` positions from `vehicles` simulated
+/// vehicles (plus their status, info and alerts, to wherever `topics` sends them).
+pub(crate) async fn prefill(
+    brokers: &str,
+    vehicles: u32,
+    messages: u64,
+    topics: fleet_core::sim::SimTopics,
+) -> Result<fleet_core::sim::SimReport, CliError> {
+    let opts = fleet_core::sim::SimOptions {
+        brokers: brokers.to_string(),
+        vehicles,
+        rate_hz: 1.0,
+        duration: std::time::Duration::ZERO,
+        max_messages: Some(messages),
+        unthrottled: true,
+        topics,
+        ..Default::default()
+    };
+    fleet_core::sim::run(opts, tokio_util::sync::CancellationToken::new())
+        .await
+        .map_err(rt)
+}
+
 /// A pass/fail word for the tables.
 pub(crate) fn ok(b: bool) -> &'static str {
     if b { "ok" } else { "MISSED" }

@@ -2,13 +2,11 @@
 //! positions + status messages (20,000 vehicles) are drained with all rules off and with all
 //! rules on (plus geofences), alternating, in the same run. Target: ≤ 15 % lower throughput.
 
-use super::{broker, create_topics, median, ok, rt, run_ingest};
+use super::{broker, create_topics, median, ok, prefill, rt, run_ingest};
 use crate::cli::BenchRulesArgs;
 use crate::error::CliError;
-use fleet_core::sim::{self, SimOptions, SimTopics};
+use fleet_core::sim::{self, SimTopics};
 use serde_json::{Value, json};
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Geofences around the simulator's city (Seoul Gangnam): vehicles cross them all the time.
 const FENCES: &str = r#"
@@ -42,26 +40,13 @@ pub async fn rules(a: BenchRulesArgs) -> Result<Value, CliError> {
         "bench: pre-filling {} positions (+ status) from {} vehicles …",
         a.messages, a.vehicles
     );
-    let fill = sim::run(
-        SimOptions {
-            brokers: brokers.clone(),
-            vehicles: a.vehicles,
-            rate_hz: 1.0,
-            duration: Duration::ZERO,
-            max_messages: Some(a.messages),
-            unthrottled: true,
-            topics: SimTopics {
-                gps: gps.clone(),
-                status: status.clone(),
-                info: aux.clone(),
-                alerts: aux.clone(),
-            },
-            ..SimOptions::default()
-        },
-        CancellationToken::new(),
-    )
-    .await
-    .map_err(rt)?;
+    let topics = SimTopics {
+        gps: gps.clone(),
+        status: status.clone(),
+        info: aux.clone(),
+        alerts: aux.clone(),
+    };
+    let fill = prefill(&brokers, a.vehicles, a.messages, topics).await?;
     let expected = fill.produced.get(&gps).copied().unwrap_or(0)
         + fill.produced.get(&status).copied().unwrap_or(0);
     let topics = [(gps.as_str(), "position"), (status.as_str(), "status")];
