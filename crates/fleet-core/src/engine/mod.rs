@@ -218,6 +218,7 @@ impl Engine {
         };
         let alert = self.store.record_local_ack(&ack).await?;
         self.outbox.notify_one();
+        self.writer.alerts_changed().await;
         Ok(alert)
     }
 

@@ -6,7 +6,7 @@ pub mod read;
 pub mod writer;
 
 pub use batch::{AlertOrigin, Origin, QuarantineRow, VehicleSnapshot, WriteBatch};
-pub use read::{CacheStats, ExportFilter, ExportFormat, TopicStats};
+pub use read::{AlertFeed, CacheStats, ExportFilter, ExportFormat, TopicStats};
 pub use writer::{Committed, WriterHandle};
 
 use crate::config::HistoryConfig;

@@ -477,3 +477,50 @@ impl Store {
             .collect())
     }
 }
+
+/// What the alert feed shows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFeed {
+    /// Open first, then acknowledged, then resolved; newest first within each.
+    pub alerts: Vec<Alert>,
+    /// Open (unacknowledged) alerts in total.
+    pub open: u64,
+    /// Vehicles with an open alert (drawn as alerting).
+    pub alerting: Vec<String>,
+}
+
+impl Store {
+    /// The alert feed: up to `limit` alerts, each state read through the (state, ts) index so
+    /// the cost does not grow with the history of resolved alerts.
+    pub async fn feed(&self, limit: i64) -> Result<AlertFeed, StoreError> {
+        let mut alerts = Vec::new();
+        for state in ["open", "acknowledged", "resolved"] {
+            let left = limit - alerts.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let rows =
+                sqlx::query("SELECT * FROM alerts WHERE state = ?1 ORDER BY ts DESC LIMIT ?2")
+                    .bind(state)
+                    .bind(left)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(|e| self.err(e))?;
+            alerts.extend(rows.iter().map(parse_alert));
+        }
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE state = 'open'")
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        let alerting =
+            sqlx::query_scalar("SELECT DISTINCT vehicle FROM alerts WHERE state = 'open'")
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(AlertFeed {
+            alerts,
+            open: open as u64,
+            alerting,
+        })
+    }
+}

@@ -207,3 +207,47 @@ async fn export_csv_and_geojson() {
     assert_eq!(v["features"][0]["geometry"]["type"], "LineString");
     assert_eq!(v["features"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn feed_orders_by_state_then_time_and_alert_changes_are_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
+    let (w, _t) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let v0 = w.committed().borrow().alerts_version;
+    let mut a = alert("old-open");
+    a.ts_ms = 1;
+    let mut b = alert("new-open");
+    b.ts_ms = 3;
+    let mut r = alert("resolved");
+    r.ts_ms = 9;
+    r.state = AlertState::Resolved;
+    w.write(WriteBatch {
+        alerts: vec![
+            (a, AlertOrigin::Rule),
+            (b, AlertOrigin::Rule),
+            (r, AlertOrigin::Upstream),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.flush().await.unwrap();
+    assert_eq!(w.committed().borrow().alerts_version, v0 + 1);
+    let f = store.feed(10).await.unwrap();
+    let ids: Vec<_> = f.alerts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["new-open", "old-open", "resolved"]);
+    assert_eq!((f.open, f.alerting.len()), (2, 1));
+    assert_eq!(store.feed(1).await.unwrap().alerts.len(), 1);
+    w.alerts_changed().await;
+    w.flush().await.unwrap();
+    assert_eq!(w.committed().borrow().alerts_version, v0 + 2);
+    // a batch without alerts does not bump it
+    w.write(WriteBatch {
+        offsets: vec![("t".into(), 0, 1)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.flush().await.unwrap();
+    assert_eq!(w.committed().borrow().alerts_version, v0 + 2);
+}

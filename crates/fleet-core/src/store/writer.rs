@@ -25,6 +25,8 @@ pub enum WriterMsg {
     Batch(Box<WriteBatch>),
     /// Reply once everything sent before has been committed.
     Flush(oneshot::Sender<()>),
+    /// Alerts changed outside the writer (an ack made here): bump `alerts_version`.
+    AlertsChanged,
 }
 
 /// What the writer has committed so far.
@@ -38,6 +40,9 @@ pub struct Committed {
     pub offsets: Vec<(String, i32, i64)>,
     /// Last commit error, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Increases whenever committed data changed alerts or acks: the UI re-reads its feed
+    /// on a change instead of polling the table.
+    pub alerts_version: u64,
 }
 
 /// Handle to the writer task.
@@ -65,6 +70,11 @@ impl WriterHandle {
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Signals an alert change made outside the writer (see [`Committed::alerts_version`]).
+    pub async fn alerts_changed(&self) {
+        let _ = self.tx.send(WriterMsg::AlertsChanged).await;
     }
 
     /// Watches commits (offsets, counts).
@@ -99,6 +109,10 @@ async fn run(
         match msg {
             WriterMsg::Batch(b) => batch = *b,
             WriterMsg::Flush(w) => waiters.push(w),
+            WriterMsg::AlertsChanged => {
+                committed.send_modify(|c| c.alerts_version += 1);
+                continue;
+            }
         }
         // Coalesce whatever else is queued: fewer, larger transactions under load.
         while batch.rows() < COALESCE_MAX_ROWS {
@@ -108,11 +122,13 @@ async fn run(
                     waiters.push(w);
                     break;
                 }
+                Ok(WriterMsg::AlertsChanged) => committed.send_modify(|c| c.alerts_version += 1),
                 Err(_) => break,
             }
         }
         if !batch.is_empty() {
             let rows = batch.rows() as u64;
+            let alerts_changed = !batch.alerts.is_empty() || !batch.acks.is_empty();
             let new_offsets = batch.offsets.clone();
             // A failed commit is retried with backoff: dropping it would lose data, and the
             // offsets were not advanced, so nothing is half-applied.
@@ -136,6 +152,7 @@ async fn run(
             }
             committed.send_modify(|c| {
                 c.transactions += 1;
+                c.alerts_version += u64::from(alerts_changed);
                 c.rows += rows;
                 c.last_error = None;
                 c.offsets = offsets
