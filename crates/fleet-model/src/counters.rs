@@ -21,6 +21,17 @@ pub enum ConnState {
     },
 }
 
+impl std::fmt::Display for ConnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnState::Disabled => f.write_str("off"),
+            ConnState::Connecting => f.write_str("connecting"),
+            ConnState::Up => f.write_str("up"),
+            ConnState::Down { reason } => write!(f, "down ({reason})"),
+        }
+    }
+}
+
 impl ConnState {
     /// True when connected.
     pub fn is_up(&self) -> bool {

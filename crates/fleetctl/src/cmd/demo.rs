@@ -37,7 +37,7 @@ pub async fn run(a: DemoArgs) -> Result<Value, CliError> {
             c.rate,
             c.rejected,
             c.lag.unwrap_or(0),
-            if c.kafka.is_up() { "up" } else { "down" }
+            c.kafka
         );
         if deadline.is_some_and(|d| started.elapsed() >= d) {
             break;

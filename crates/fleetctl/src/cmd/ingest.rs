@@ -57,7 +57,7 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
         if last_progress.elapsed() >= Duration::from_secs(5) {
             last_progress = Instant::now();
             eprintln!(
-                "ingest: {} msgs ({:.0}/s), {} vehicles, {} rejected, lag {}, kafka {:?}, redis {:?}",
+                "ingest: {} msgs ({:.0}/s), {} vehicles, {} rejected, lag {}, kafka {}, redis {}",
                 c.topics.values().map(|t| t.messages).sum::<u64>(),
                 c.rate,
                 c.vehicles_total,
