@@ -1,0 +1,148 @@
+//! The window's commands: requests only (viewport, selection, search, acknowledge,
+//! settings). The fleet itself reaches the window through the frame stream.
+
+use crate::error::{AppError, IpcResult};
+use crate::host::{Current, Host, Mode};
+use crate::settings::{self, AppSettings};
+use crate::stream::{self, Streams};
+use fleet_core::store::now_ms;
+use fleet_core::view;
+use fleet_model::{Frame, QuarantineEntry, SearchHit, TrailPoint, Viewport};
+use fleetdash_ipc::{AppStatus, SettingsForm};
+use std::sync::{Arc, Mutex};
+use tauri::State;
+use tauri::ipc::Channel;
+
+/// How far back the selected vehicle's trail reaches.
+const TRAIL_MS: i64 = 30 * 60 * 1000;
+/// Most trail points sent.
+const TRAIL_POINTS: i64 = 2000;
+/// Search results returned.
+const SEARCH_HITS: usize = 12;
+/// Quarantine entries listed.
+const QUARANTINE_ROWS: i64 = 200;
+
+/// The app settings, shared.
+pub type Settings = Mutex<AppSettings>;
+
+fn current(host: &Host) -> Result<Current, AppError> {
+    host.current()
+        .ok_or_else(|| AppError::NotRunning(host.error().unwrap_or_else(|| "starting".into())))
+}
+
+/// Starts (or restarts, after a page reload) the frame stream.
+#[tauri::command]
+pub fn subscribe(
+    on_frame: Channel<Frame>,
+    host: State<'_, Arc<Host>>,
+    streams: State<'_, Arc<Streams>>,
+) {
+    stream::spawn(host.inner().clone(), streams.inner().clone(), on_frame);
+}
+
+/// The map moved or zoomed.
+#[tauri::command]
+pub fn set_viewport(viewport: Viewport, streams: State<'_, Arc<Streams>>) {
+    streams.update(|v| v.viewport = viewport);
+}
+
+/// Selects a vehicle (its details come with every frame), or clears the selection.
+#[tauri::command]
+pub fn select_vehicle(id: Option<String>, streams: State<'_, Arc<Streams>>) {
+    streams.update(|v| v.selected = id);
+}
+
+/// Vehicles whose id or plate contains the query.
+#[tauri::command]
+pub fn search_vehicles(query: String, host: State<'_, Arc<Host>>) -> IpcResult<Vec<SearchHit>> {
+    let cur = current(&host)?;
+    let live = cur.live.lock();
+    Ok(view::search(&live, &query, SEARCH_HITS))
+}
+
+/// The vehicle's recent trail from the cache.
+#[tauri::command]
+pub async fn vehicle_trail(id: String, host: State<'_, Arc<Host>>) -> IpcResult<Vec<TrailPoint>> {
+    let cur = current(&host)?;
+    Ok(cur
+        .store
+        .trail(&id, now_ms() - TRAIL_MS, TRAIL_POINTS)
+        .await
+        .map_err(AppError::from)?)
+}
+
+/// The newest quarantined messages with their reasons.
+#[tauri::command]
+pub async fn quarantine_list(host: State<'_, Arc<Host>>) -> IpcResult<Vec<QuarantineEntry>> {
+    let cur = current(&host)?;
+    Ok(cur
+        .store
+        .quarantine(QUARANTINE_ROWS)
+        .await
+        .map_err(AppError::from)?)
+}
+
+/// Acknowledges an alert. The engine side (cache + `fleet.alert-acks.json` + outbox) is
+/// being built in fleet-core; until it lands this says so instead of pretending.
+#[tauri::command]
+pub fn ack_alert(alert_id: String, note: Option<String>) -> IpcResult<()> {
+    tracing::info!(%alert_id, note = note.as_deref().unwrap_or(""), "ack requested");
+    Err(AppError::NotImplemented("acknowledging alerts").into())
+}
+
+/// What the app runs against.
+#[tauri::command]
+pub fn app_status(host: State<'_, Arc<Host>>, settings: State<'_, Settings>) -> AppStatus {
+    status(&host, &settings)
+}
+
+pub(crate) fn status(host: &Host, settings: &Settings) -> AppStatus {
+    let mode = host.mode();
+    let operator = match &mode {
+        Some(Mode::File(_, c)) => c.operator.effective_name(),
+        _ => fleet_core::config::OperatorConfig::default().effective_name(),
+    };
+    AppStatus {
+        demo: !matches!(mode, Some(Mode::File(..))),
+        config_path: match &mode {
+            Some(Mode::File(p, _)) => Some(p.display().to_string()),
+            _ => None,
+        },
+        save_path: settings::save_path(mode.as_ref()).map(|p| p.display().to_string()),
+        error: host.error(),
+        operator,
+        tile_url: settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tile_url
+            .clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// The settings form, filled from the config in use.
+#[tauri::command]
+pub fn load_settings(host: State<'_, Arc<Host>>, settings: State<'_, Settings>) -> SettingsForm {
+    let app = settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    settings::form_of(host.mode().as_ref(), &app)
+}
+
+/// Validates the form, saves the config file and reconnects, without restarting the app.
+#[tauri::command]
+pub async fn save_settings(
+    form: SettingsForm,
+    host: State<'_, Arc<Host>>,
+    settings: State<'_, Settings>,
+) -> IpcResult<AppStatus> {
+    let path = settings::save_path(host.mode().as_ref())
+        .ok_or_else(|| AppError::Form("no config directory on this system".into()))?;
+    let (text, cfg) = settings::apply(&form, &path)?;
+    settings::write_config(&path, &text)?;
+    let app = AppSettings {
+        tile_url: form.tile_url.trim().to_string(),
+    };
+    app.save()?;
+    *settings.lock().unwrap_or_else(|p| p.into_inner()) = app;
+    host.switch(Mode::File(path, Box::new(cfg))).await?;
+    Ok(status(&host, &settings))
+}

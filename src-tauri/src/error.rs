@@ -1,0 +1,65 @@
+//! The shell's errors, and how they cross the IPC edge: always as fleet-model's
+//! `IpcError {code, message}` so the UI can branch on `code`.
+
+use fleet_model::IpcError;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The config file is invalid (names the key and the file).
+    #[error(transparent)]
+    Config(#[from] fleet_core::config::ConfigError),
+    /// The settings form itself is malformed before it becomes TOML.
+    #[error("{0}")]
+    Form(String),
+    /// The cache.
+    #[error(transparent)]
+    Store(#[from] fleet_core::store::StoreError),
+    /// The engine could not start.
+    #[error(transparent)]
+    Engine(#[from] fleet_core::EngineError),
+    /// The embedded demo could not start.
+    #[error("demo: {0}")]
+    Demo(String),
+    /// Reading or writing a settings file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No engine is running (it failed to start; see the status).
+    #[error("the engine is not running: {0}")]
+    NotRunning(String),
+    /// A feature that is not wired up yet.
+    #[error("{0} is not implemented yet")]
+    NotImplemented(&'static str),
+}
+
+impl AppError {
+    /// The stable code the UI branches on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Config(_) | AppError::Form(_) => "config_invalid",
+            AppError::Store(_) => "store",
+            AppError::Engine(_) => "engine",
+            AppError::Demo(_) => "demo",
+            AppError::Io { .. } => "io",
+            AppError::NotRunning(_) => "not_running",
+            AppError::NotImplemented(_) => "not_implemented",
+        }
+    }
+}
+
+impl From<AppError> for IpcError {
+    fn from(e: AppError) -> Self {
+        IpcError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What every command returns.
+pub type IpcResult<T> = Result<T, IpcError>;

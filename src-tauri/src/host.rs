@@ -1,0 +1,190 @@
+//! Owns the running engine: starts it from the SPEC §3 config lookup (or the embedded demo
+//! when there is no config), and restarts it with a new config from Settings without
+//! restarting the app. The frame stream reads the current engine through [`Host::current`].
+
+use crate::error::AppError;
+use fleet_core::demo::Demo;
+use fleet_core::{Config, Engine, Live, Store};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Vehicles in the embedded demo (override with `FLEETDASH_DEMO_VEHICLES`).
+const DEMO_VEHICLES: u32 = 600;
+
+/// What the app runs against.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// No config anywhere: the in-process demo broker and simulator.
+    Demo,
+    /// A config file.
+    File(PathBuf, Box<Config>),
+}
+
+/// What the frame stream and the commands need from the running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Current {
+    /// Live fleet state.
+    pub live: Live,
+    /// The cache.
+    pub store: Store,
+    /// Running the demo.
+    pub demo: bool,
+}
+
+/// A running engine plus whatever it depends on.
+struct Running {
+    engine: Engine,
+    cancel: CancellationToken,
+    /// The demo's thread (it owns the mock broker, which must stay on one thread).
+    demo: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The engine host, shared by all commands.
+#[derive(Default)]
+pub struct Host {
+    current: RwLock<Option<Current>>,
+    mode: RwLock<Option<Mode>>,
+    error: RwLock<Option<String>>,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+impl Host {
+    /// The running engine's handles, if one runs.
+    pub fn current(&self) -> Option<Current> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The mode last started (or tried).
+    pub fn mode(&self) -> Option<Mode> {
+        self.mode.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Why the engine is not running, if it is not.
+    pub fn error(&self) -> Option<String> {
+        self.error.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stops whatever runs and starts `mode`; on failure the error is kept for the status
+    /// line and the app keeps running (so Settings can fix it).
+    pub async fn switch(self: &Arc<Self>, mode: Mode) -> Result<(), AppError> {
+        let mut running = self.running.lock().await;
+        if let Some(r) = running.take() {
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
+            stop(r).await;
+        }
+        *self.mode.write().unwrap_or_else(|p| p.into_inner()) = Some(mode.clone());
+        let result = start(&mode).await;
+        let err = result.as_ref().err().map(ToString::to_string);
+        *self.error.write().unwrap_or_else(|p| p.into_inner()) = err;
+        let (r, cur) = result?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(cur);
+        *running = Some(r);
+        Ok(())
+    }
+
+    /// Stops the engine (app exit): commits what was consumed.
+    pub async fn shutdown(&self) {
+        if let Some(r) = self.running.lock().await.take() {
+            stop(r).await;
+        }
+    }
+}
+
+async fn start(mode: &Mode) -> Result<(Running, Current), AppError> {
+    let cancel = CancellationToken::new();
+    let (cfg, demo) = match mode {
+        Mode::File(path, cfg) => {
+            info!(config = %path.display(), "starting the engine");
+            ((**cfg).clone(), None)
+        }
+        Mode::Demo => {
+            let (cfg, thread) = start_demo(cancel.child_token())?;
+            (cfg, Some(thread))
+        }
+    };
+    let store = Store::open(&cfg.store_path()).await?;
+    let engine = match Engine::start(&cfg, store.clone(), cancel.child_token()).await {
+        Ok(e) => e,
+        Err(e) => {
+            cancel.cancel();
+            if let Some(t) = demo {
+                let _ = t.join();
+            }
+            return Err(e.into());
+        }
+    };
+    let current = Current {
+        live: engine.live().clone(),
+        store,
+        demo: demo.is_some(),
+    };
+    Ok((
+        Running {
+            engine,
+            cancel,
+            demo,
+        },
+        current,
+    ))
+}
+
+/// Runs the demo broker and simulator on their own thread and runtime (librdkafka's mock
+/// cluster is not `Send`), and hands back the config that points the engine at it.
+fn start_demo(
+    cancel: CancellationToken,
+) -> Result<(Config, std::thread::JoinHandle<()>), AppError> {
+    let vehicles = std::env::var("FLEETDASH_DEMO_VEHICLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEMO_VEHICLES);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("fleetdash-demo".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match Demo::start(vehicles, cancel.clone()) {
+                    Ok(demo) => {
+                        let _ = tx.send(Ok(demo.config.clone()));
+                        cancel.cancelled().await;
+                        demo.stop().await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        })
+        .map_err(|e| AppError::Demo(e.to_string()))?;
+    let cfg = rx
+        .recv()
+        .map_err(|e| AppError::Demo(e.to_string()))?
+        .map_err(AppError::Demo)?;
+    info!(vehicles, "embedded demo running");
+    Ok((cfg, thread))
+}
+
+async fn stop(r: Running) {
+    // Engine first: the demo's cache lives in the demo's temp dir.
+    r.cancel.cancel();
+    if let Err(e) = r.engine.shutdown().await {
+        warn!(error = %e, "engine shutdown");
+    }
+    if let Some(t) = r.demo {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+}

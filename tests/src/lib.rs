@@ -1,0 +1,257 @@
+//! Harness for the window tests: a private X server (Xvfb), WebKitWebDriver on a free port,
+//! and the built `fleetdash` binary launched by the driver in its own home directory, so
+//! plain `cargo nextest run` works with nothing started beforehand.
+//!
+//! The binaries are the ones `./dev test` builds before running the tests (`fleetdash`,
+//! `fleetctl` in the same target dir as this test executable).
+
+mod display;
+
+pub use display::Xvfb;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Harness errors (the tests turn them into panics with context).
+#[derive(Debug, thiserror::Error)]
+pub enum E2eError {
+    /// A binary or tool is missing.
+    #[error("{0}")]
+    Missing(String),
+    /// Launching a process.
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        /// What.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// WebDriver.
+    #[error("webdriver: {0}")]
+    WebDriver(String),
+}
+
+/// `target/<profile>/<name>`, next to the running test executable's `deps/` dir.
+pub fn built_binary(name: &str) -> Result<PathBuf, E2eError> {
+    let exe = std::env::current_exe().map_err(|e| E2eError::Missing(e.to_string()))?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| E2eError::Missing("no target dir".into()))?;
+    let bin = dir.join(name);
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(E2eError::Missing(format!(
+            "{} is not built: run `./dev test` (it builds the UI, `fleetdash` and `fleetctl` first)",
+            bin.display()
+        )))
+    }
+}
+
+/// Where screenshots go: `$CARGO_TARGET_DIR/e2e-artifacts` (or next to the binaries).
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            built_binary("fleetdash")
+                .ok()
+                .and_then(|b| b.parent()?.parent().map(Path::to_path_buf))
+        })
+        .unwrap_or_else(std::env::temp_dir)
+        .join("e2e-artifacts");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A child process killed on drop.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `fleetctl sim` against `brokers` (and Redis) until dropped.
+pub fn sim(brokers: &str, redis: Option<(&str, &str)>, vehicles: u32, duration_s: u32) -> Guard {
+    let mut c = Command::new(built_binary("fleetctl").unwrap_or_else(|e| panic!("{e}")));
+    c.args([
+        "sim",
+        "--brokers",
+        brokers,
+        "--vehicles",
+        &vehicles.to_string(),
+        "--rate",
+        "1",
+    ])
+    .args(["--duration", &duration_s.to_string(), "--seed", "3"]);
+    if let Some((url, key)) = redis {
+        c.args(["--redis", url, "--geo-key", key]);
+    }
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning fleetctl sim");
+    Guard(child)
+}
+
+/// The running app in a WebDriver session.
+pub struct App {
+    /// The WebDriver session.
+    pub client: Client,
+    name: String,
+    _driver: Guard,
+    _xvfb: Xvfb,
+    _home: tempfile::TempDir,
+}
+
+impl App {
+    /// Starts Xvfb, WebKitWebDriver and the app with `config` as its config file (`None`:
+    /// no config anywhere, i.e. the embedded demo). `name` prefixes screenshots.
+    pub async fn launch(name: &str, config: Option<&str>) -> App {
+        let app = built_binary("fleetdash").unwrap_or_else(|e| panic!("{e}"));
+        let xvfb = Xvfb::start().unwrap_or_else(|e| panic!("{e}"));
+        let home = tempfile::Builder::new()
+            .prefix("fleetdash-e2e-home-")
+            .tempdir()
+            .expect("temp home");
+        let cfg_path = home.path().join("fleetdash.toml");
+        if let Some(c) = config {
+            std::fs::write(&cfg_path, c).expect("writing the config");
+        }
+        let port = fleet_testkit::free_port();
+        let mut cmd = Command::new("WebKitWebDriver");
+        cmd.arg(format!("--port={port}"))
+            .env("DISPLAY", xvfb.display())
+            .env("TAURI_WEBVIEW_AUTOMATION", "true")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_RUNTIME_DIR", home.path())
+            .env("FLEETDASH_TILE_URL", "")
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(artifacts_dir().join(format!("{name}-app.log")))
+                    .expect("log file"),
+            ));
+        if config.is_some() {
+            cmd.env("FLEETDASH_CONFIG", &cfg_path);
+        } else {
+            cmd.env_remove("FLEETDASH_CONFIG");
+        }
+        let driver = Guard(cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start WebKitWebDriver (apt: webkit2gtk-driver): {e}")
+        }));
+        let url = format!("http://127.0.0.1:{port}");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "webkitgtk:browserOptions".into(),
+            json!({ "binary": app, "args": [] }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => panic!("WebDriver session on {url}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
+        let app = App {
+            client,
+            name: name.into(),
+            _driver: driver,
+            _xvfb: xvfb,
+            _home: home,
+        };
+        app.wait_for("the map", Duration::from_secs(30), async |a| {
+            a.exists("map").await
+        })
+        .await;
+        app
+    }
+
+    /// Whether an element with this `data-testid` exists.
+    pub async fn exists(&self, testid: &str) -> bool {
+        self.client.find(Locator::Css(&sel(testid))).await.is_ok()
+    }
+
+    /// An attribute of the first element with this `data-testid`.
+    pub async fn attr(&self, testid: &str, attr: &str) -> Option<String> {
+        let el = self.client.find(Locator::Css(&sel(testid))).await.ok()?;
+        el.attr(attr).await.ok().flatten()
+    }
+
+    /// The text of the first element with this `data-testid`.
+    pub async fn text(&self, testid: &str) -> Option<String> {
+        let el = self.client.find(Locator::Css(&sel(testid))).await.ok()?;
+        el.text().await.ok()
+    }
+
+    /// Runs JavaScript in the page.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    /// Polls `check` until it returns true; panics naming `what` (with a screenshot) after
+    /// `timeout`. Returns how long it took.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl AsyncFn(&App) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            if check(self).await {
+                return start.elapsed();
+            }
+            if start.elapsed() > timeout {
+                let shot = self
+                    .screenshot(&format!("timeout-{}", what.replace(' ', "-")))
+                    .await;
+                panic!(
+                    "timed out after {timeout:?} waiting for {what} (screenshot: {})",
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a PNG of the window to the artifacts dir and returns its path.
+    pub async fn screenshot(&self, label: &str) -> PathBuf {
+        let path = artifacts_dir().join(format!("{}-{label}.png", self.name));
+        match self.client.screenshot().await {
+            Ok(png) => {
+                let _ = std::fs::write(&path, png);
+            }
+            Err(e) => eprintln!("screenshot {label} failed: {e}"),
+        }
+        path
+    }
+
+    /// Ends the session (the driver closes the app).
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// CSS selector of a test hook.
+pub fn sel(testid: &str) -> String {
+    format!("[data-testid=\"{testid}\"]")
+}

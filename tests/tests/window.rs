@@ -1,0 +1,222 @@
+//! The fleetdash window end to end: the built app under Xvfb, driven over WebDriver, against
+//! a real broker (tansu) and the machine's Redis fed by `fleetctl sim`.
+
+use fantoccini::Locator;
+use fleet_e2e::{App, sel, sim};
+use fleet_testkit::{Broker, RedisDb};
+use std::time::Duration;
+
+const TOPICS: [&str; 5] = [
+    "cars.gps.json",
+    "cars.status.json",
+    "cars.info.json",
+    "fleet.alerts.json",
+    "fleet.alert-acks.json",
+];
+
+fn config(broker: &Broker, redis: Option<&RedisDb>, store: &std::path::Path) -> String {
+    let mut c = format!(
+        "[kafka]\nbrokers = \"{}\"\nstart = \"earliest\"\n\n[store]\npath = \"{}\"\n",
+        broker.bootstrap(),
+        store.display()
+    );
+    if let Some(r) = redis {
+        c += &format!(
+            "\n[redis]\nurl = \"{}\"\ngeo_keys = [\"{}\"]\n",
+            r.url,
+            r.key("cars#gps")
+        );
+    }
+    c
+}
+
+async fn dot(app: &App, id: &str) -> Option<(f64, f64, f64, f64)> {
+    let v = app
+        .js(&format!(
+            "return window.__fleetdash && window.__fleetdash.dot('{id}')"
+        ))
+        .await;
+    let a = v.as_array()?;
+    Some((
+        a[0].as_f64()?,
+        a[1].as_f64()?,
+        a[2].as_f64()?,
+        a[3].as_f64()?,
+    ))
+}
+
+async fn counter(app: &App, testid: &str) -> u64 {
+    app.attr(testid, "data-value")
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_fleet_counters_markers_search_and_panel() {
+    const N: u32 = 150;
+    let broker = tokio::task::spawn_blocking(|| {
+        let b = Broker::start_memory();
+        for t in TOPICS {
+            b.create_topic(t, 3);
+        }
+        b
+    })
+    .await
+    .unwrap();
+    let redis = RedisDb::new();
+    let store = tempfile::tempdir().unwrap();
+    let cfg = config(&broker, Some(&redis), &store.path().join("cache.sqlite"));
+    let _sim = sim(
+        &broker.bootstrap(),
+        Some((&redis.url, &redis.key("cars#gps"))),
+        N,
+        300,
+    );
+    let app = App::launch("live", Some(&cfg)).await;
+
+    // Every simulated vehicle shows up in the counter.
+    let took = app
+        .wait_for(
+            "the vehicle counter to reach the fleet size",
+            Duration::from_secs(60),
+            async |a| counter(a, "counter-vehicles").await >= u64::from(N),
+        )
+        .await;
+    eprintln!("vehicle counter reached {N} after {took:?}");
+    assert_eq!(counter(&app, "counter-vehicles").await, u64::from(N));
+    app.wait_for("Kafka up", Duration::from_secs(10), async |a| {
+        a.attr("conn-kafka", "data-state").await.as_deref() == Some("up")
+    })
+    .await;
+    app.wait_for("Redis up", Duration::from_secs(10), async |a| {
+        a.attr("conn-redis", "data-state").await.as_deref() == Some("up")
+    })
+    .await;
+    for id in [
+        "counter-rate",
+        "counter-rejected",
+        "counter-lag",
+        "alert-feed",
+        "vehicle-search",
+        "map",
+    ] {
+        assert!(app.exists(id).await, "missing data-testid {id}");
+    }
+    app.screenshot("01-fleet").await;
+
+    // A chosen vehicle's marker moves: sample the first ids until one changes position.
+    let ids: Vec<String> = (1..=20).map(|i| format!("car-{i:05}")).collect();
+    let mut before = Vec::new();
+    for id in &ids {
+        before.push(dot(&app, id).await);
+    }
+    let mut moved = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (id, b) in ids.iter().zip(&before) {
+            if let (Some(b), Some(now)) = (b, dot(&app, id).await)
+                && ((now.0 - b.0).abs() > 0.5 || (now.1 - b.1).abs() > 0.5)
+            {
+                moved = Some((id.clone(), *b, now));
+                break;
+            }
+        }
+        if moved.is_some() {
+            break;
+        }
+    }
+    let (id, b, now) = moved.expect("no marker among car-00001..20 moved within 20 s");
+    eprintln!(
+        "{id} moved on screen from ({:.1},{:.1}) to ({:.1},{:.1})",
+        b.0, b.1, now.0, now.1
+    );
+
+    // Search finds a vehicle by id and opens its panel.
+    let search = app
+        .client
+        .find(Locator::Css(&sel("vehicle-search")))
+        .await
+        .unwrap();
+    search.send_keys("car-00042").await.unwrap();
+    app.wait_for("a search result", Duration::from_secs(10), async |a| {
+        a.exists("search-result").await
+    })
+    .await;
+    search.send_keys("\u{E007}").await.unwrap(); // Enter
+    app.wait_for(
+        "the vehicle panel for car-00042",
+        Duration::from_secs(10),
+        async |a| {
+            a.attr("vehicle-panel", "data-vehicle-id").await.as_deref() == Some("car-00042")
+                && a.text("vehicle-panel-id").await.as_deref() == Some("car-00042")
+        },
+    )
+    .await;
+    let panel = app.text("vehicle-panel").await.unwrap_or_default();
+    assert!(
+        panel.contains("Position") && panel.contains("Speed"),
+        "{panel}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.screenshot("02-search-panel").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_indicator_turns_red_when_the_broker_dies_and_green_when_it_returns() {
+    let mut broker = tokio::task::spawn_blocking(|| {
+        let b = Broker::start_sqlite();
+        for t in TOPICS {
+            b.create_topic(t, 3);
+        }
+        b
+    })
+    .await
+    .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let cfg = config(&broker, None, &store.path().join("cache.sqlite"));
+    let _sim = sim(&broker.bootstrap(), None, 20, 300);
+    let app = App::launch("conn", Some(&cfg)).await;
+    let kafka = async |a: &App| a.attr("conn-kafka", "data-state").await;
+    app.wait_for("Kafka up", Duration::from_secs(60), async |a| {
+        kafka(a).await.as_deref() == Some("up")
+    })
+    .await;
+    assert_eq!(
+        app.attr("conn-redis", "data-state").await.as_deref(),
+        Some("disabled")
+    );
+
+    let mut broker = tokio::task::spawn_blocking(move || {
+        broker.stop();
+        broker
+    })
+    .await
+    .unwrap();
+    let down = app
+        .wait_for("Kafka down", Duration::from_secs(8), async |a| {
+            kafka(a).await.as_deref() == Some("down")
+        })
+        .await;
+    eprintln!("indicator red {down:?} after the broker was killed");
+    app.screenshot("03-kafka-down").await;
+    assert!(down <= Duration::from_secs(6), "took {down:?}");
+
+    let broker = tokio::task::spawn_blocking(move || {
+        broker.start();
+        broker
+    })
+    .await
+    .unwrap();
+    let up = app
+        .wait_for("Kafka up again", Duration::from_secs(15), async |a| {
+            kafka(a).await.as_deref() == Some("up")
+        })
+        .await;
+    eprintln!("indicator green {up:?} after the broker restarted");
+    app.screenshot("04-kafka-up").await;
+    assert!(up <= Duration::from_secs(10), "took {up:?}");
+    app.close().await;
+    drop(broker);
+}

@@ -1,0 +1,336 @@
+//! Layout and wiring: header (counters, connections, search), map with the details panel,
+//! alert feed on the right; dialogs for the quarantine list and settings. All state lives
+//! in a few signals fed by the frame stream; the map is imperative (see `map`).
+
+use crate::format;
+use crate::ipc;
+use crate::map::MapView;
+use crate::panels::{AlertFeed, QuarantineDialog, VehiclePanel};
+use crate::settings::SettingsDialog;
+use crate::sparkline;
+use fleet_model::{ConnState, Frame, SearchHit, TrailPoint, Viewport};
+use fleetdash_ipc::AppStatus;
+use leptos::prelude::*;
+use serde_json::json;
+use std::cell::RefCell;
+use std::sync::Arc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    /// The map is a JS object graph (not `Send`), so it lives outside Leptos' signals.
+    static MAP: RefCell<Option<MapView>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the map, once it exists.
+pub fn with_map(f: impl FnOnce(&MapView)) {
+    MAP.with(|m| {
+        if let Some(m) = m.borrow().as_ref() {
+            f(m)
+        }
+    });
+}
+
+/// The app's shared UI state.
+#[derive(Clone, Copy)]
+pub struct Ui {
+    /// Latest frame.
+    pub frame: RwSignal<Option<Arc<Frame>>>,
+    /// Selected vehicle.
+    pub selected: RwSignal<Option<String>>,
+    /// Keep the selected vehicle centred.
+    pub follow: RwSignal<bool>,
+    /// What the app runs against.
+    pub status: RwSignal<AppStatus>,
+    /// Dialogs.
+    pub quarantine_open: RwSignal<bool>,
+    /// Dialogs.
+    pub settings_open: RwSignal<bool>,
+    /// A transient message.
+    pub toast: RwSignal<Option<String>>,
+}
+
+impl Ui {
+    /// Selects a vehicle (or none) and tells the shell; optionally centres the map on it.
+    pub fn select(&self, id: Option<String>, focus: Option<(f64, f64)>) {
+        self.selected.set(id.clone());
+        if id.is_none() {
+            self.follow.set(false);
+        }
+        ipc::send("select_vehicle", json!({ "id": id }));
+        if let Some((lat, lng)) = focus {
+            with_map(|m| m.focus(lat, lng, 15.0));
+        }
+        with_map(|m| m.set_trail(Vec::new()));
+        if let Some(id) = id {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(t) =
+                    ipc::invoke::<_, Vec<TrailPoint>>("vehicle_trail", &json!({ "id": id })).await
+                {
+                    with_map(|m| m.set_trail(t));
+                }
+            });
+        }
+    }
+
+    /// Shows a message for a few seconds.
+    pub fn notify(&self, msg: String) {
+        self.toast.set(Some(msg));
+        let toast = self.toast;
+        set_timeout(move || toast.set(None), std::time::Duration::from_secs(5));
+    }
+}
+
+/// The whole window.
+#[component]
+pub fn App() -> impl IntoView {
+    let ui = Ui {
+        frame: RwSignal::new(None),
+        selected: RwSignal::new(None),
+        follow: RwSignal::new(false),
+        status: RwSignal::new(AppStatus::default()),
+        quarantine_open: RwSignal::new(false),
+        settings_open: RwSignal::new(false),
+        toast: RwSignal::new(None),
+    };
+    provide_context(ui);
+    let map_ref = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |done: Option<bool>| {
+        if done == Some(true) {
+            return true;
+        }
+        let Some(el) = map_ref.get() else {
+            return false;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let status = ipc::invoke::<_, AppStatus>("app_status", &json!({}))
+                .await
+                .unwrap_or_default();
+            let tile_url = status.tile_url.clone();
+            ui.status.set(status);
+            start_map(ui, &el, &tile_url);
+        });
+        true
+    });
+    let demo =
+        move || ui.status.with(|s| s.demo) || ui.frame.with(|f| f.as_ref().is_some_and(|f| f.demo));
+    view! {
+        <div class="app">
+            <Header/>
+            <Show when=demo>
+                <div class="banner demo" data-testid="demo-banner">
+                    <span class="tag">"DEMO"</span>
+                    "Demo fleet — connect your own in Settings / see README"
+                    <button class="link" on:click=move |_| ui.settings_open.set(true)>"Open Settings"</button>
+                </div>
+            </Show>
+            <Show when=move || ui.status.with(|s| s.error.is_some())>
+                <div class="banner error" data-testid="engine-error">
+                    {move || ui.status.with(|s| s.error.clone().unwrap_or_default())}
+                </div>
+            </Show>
+            <main class="body">
+                <section class="map-wrap">
+                    <div class="map" data-testid="map" node_ref=map_ref></div>
+                    <Legend/>
+                    <VehiclePanel/>
+                </section>
+                <AlertFeed/>
+            </main>
+            <QuarantineDialog/>
+            <SettingsDialog/>
+            <Show when=move || ui.toast.with(Option::is_some)>
+                <div class="toast" data-testid="toast">{move || ui.toast.get().unwrap_or_default()}</div>
+            </Show>
+        </div>
+    }
+}
+
+fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
+    let on_select = move |id: Option<String>| ui.select(id, None);
+    let on_viewport = |vp: Viewport| ipc::send("set_viewport", json!({ "viewport": vp }));
+    let map = match MapView::new(el.unchecked_ref(), tile_url, on_select, on_viewport) {
+        Ok(m) => m,
+        Err(e) => {
+            web_sys::console::error_2(&"map".into(), &e);
+            return;
+        }
+    };
+    MAP.with(|m| *m.borrow_mut() = Some(map.clone()));
+    install_test_hook(&map);
+    ipc::subscribe(move |f: Frame| {
+        map.set_frame(&f);
+        if ui.follow.get_untracked()
+            && let Some(p) = f.selected.as_ref().and_then(|d| d.position.as_ref())
+        {
+            map.pan_to(p.lat, p.lng);
+        }
+        let seq = f.seq;
+        ui.frame.set(Some(Arc::new(f)));
+        set_hook_number("seq", seq as f64);
+    });
+}
+
+/// `window.__fleetdash`: frame sequence and `dot(id)` → `[x, y, lat, lng]` for the
+/// end-to-end tests and the UI benchmark (the vehicles are pixels on a canvas, not DOM).
+fn install_test_hook(map: &MapView) {
+    let hook = js_sys::Object::new();
+    let m = map.clone();
+    let dot =
+        Closure::<dyn Fn(String) -> JsValue>::new(move |id: String| match m.dot_position(&id) {
+            Some((x, y, lat, lng)) => {
+                js_sys::Array::of4(&x.into(), &y.into(), &lat.into(), &lng.into()).into()
+            }
+            None => JsValue::NULL,
+        });
+    let _ = js_sys::Reflect::set(&hook, &"dot".into(), dot.as_ref());
+    dot.forget();
+    let _ = js_sys::Reflect::set(&js_sys::global(), &"__fleetdash".into(), &hook);
+}
+
+fn set_hook_number(key: &str, v: f64) {
+    if let Ok(h) = js_sys::Reflect::get(&js_sys::global(), &"__fleetdash".into()) {
+        let _ = js_sys::Reflect::set(&h, &key.into(), &v.into());
+    }
+}
+
+fn conn_state(c: &ConnState) -> (&'static str, String) {
+    match c {
+        ConnState::Up => ("up", "connected".into()),
+        ConnState::Down { reason } => ("down", reason.clone()),
+        ConnState::Connecting => ("connecting", "connecting…".into()),
+        ConnState::Disabled => ("disabled", "not configured".into()),
+    }
+}
+
+#[component]
+fn Conn(name: &'static str, testid: &'static str, get: fn(&Frame) -> ConnState) -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let st = Memo::new(move |_| {
+        ui.frame
+            .with(|f| f.as_ref().map(|f| get(f)).unwrap_or(ConnState::Connecting))
+    });
+    view! {
+        <div class="conn" data-testid=testid data-state=move || conn_state(&st.get()).0
+            title=move || format!("{name}: {}", conn_state(&st.get()).1)>
+            <span class="led"></span>{name}
+        </div>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let counters = Memo::new(move |_| {
+        ui.frame
+            .with(|f| f.as_ref().map(|f| f.counters.clone()).unwrap_or_default())
+    });
+    let spark = Memo::new(move |_| {
+        ui.frame.with(|f| {
+            f.as_ref()
+                .map(|f| sparkline::svg(&f.rate_history))
+                .unwrap_or_default()
+        })
+    });
+    let last_age = move || {
+        ui.frame.with(|f| {
+            match f
+                .as_ref()
+                .and_then(|f| f.counters.last_message_ms.map(|m| f.ts_ms - m))
+            {
+                Some(a) => format::age(a),
+                None => "—".into(),
+            }
+        })
+    };
+    let (query, set_query) = signal(String::new());
+    let hits = RwSignal::new(Vec::<SearchHit>::new());
+    let run_search = move |q: String| {
+        set_query.set(q.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let r =
+                ipc::invoke::<_, Vec<SearchHit>>("search_vehicles", &json!({ "query": q })).await;
+            hits.set(r.unwrap_or_default());
+        });
+    };
+    let pick = move |h: SearchHit| {
+        let focus = h.lat.zip(h.lng);
+        ui.select(Some(h.id), focus);
+        hits.set(Vec::new());
+        set_query.set(String::new());
+    };
+    view! {
+        <header class="topbar">
+            <div class="brand"><span class="logo"></span>"fleetdash"</div>
+            <div class="counters">
+                <div class="counter" data-testid="counter-vehicles" data-value=move || counters.with(|c| c.vehicles_total)>
+                    <label>"Vehicles"</label>
+                    <b>{move || format::thousands(counters.with(|c| c.vehicles_total))}</b>
+                    <small><span class="ok">{move || format::thousands(counters.with(|c| c.vehicles_online))}" online"</span>
+                        " · "<span class="muted">{move || format::thousands(counters.with(|c| c.vehicles_stale))}" stale"</span></small>
+                </div>
+                <div class="counter rate" data-testid="counter-rate" data-value=move || counters.with(|c| c.rate.round())>
+                    <label>"Messages/s"</label>
+                    <b>{move || format::rate(counters.with(|c| c.rate))}</b>
+                    <div class="spark" inner_html=move || spark.get()></div>
+                </div>
+                <button class="counter clickable" data-testid="counter-rejected" data-value=move || counters.with(|c| c.rejected)
+                    title="Show quarantined messages" on:click=move |_| ui.quarantine_open.set(true)>
+                    <label>"Rejected"</label>
+                    <b class:warn=move || counters.with(|c| c.rejected > 0)>{move || format::thousands(counters.with(|c| c.rejected))}</b>
+                </button>
+                <div class="counter" data-testid="counter-lag" data-value=move || counters.with(|c| c.lag.unwrap_or(0))>
+                    <label>"Lag"</label>
+                    <b>{move || counters.with(|c| c.lag.map(|l| format::thousands(l.max(0) as u64)).unwrap_or_else(|| "—".into()))}</b>
+                </div>
+                <div class="counter" data-testid="counter-last-message">
+                    <label>"Last message"</label>
+                    <b>{last_age}</b>
+                </div>
+            </div>
+            <div class="conns">
+                <Conn name="Kafka" testid="conn-kafka" get=|f| f.counters.kafka.clone()/>
+                <Conn name="Redis" testid="conn-redis" get=|f| f.counters.redis.clone()/>
+            </div>
+            <div class="search">
+                <input type="search" data-testid="vehicle-search" placeholder="Search id or plate…"
+                    prop:value=query
+                    on:input=move |ev| run_search(event_target_value(&ev))
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Enter" && let Some(h) = hits.get_untracked().into_iter().next() { pick(h) }
+                        if ev.key() == "Escape" { hits.set(Vec::new()) }
+                    }/>
+                <Show when=move || hits.with(|h| !h.is_empty())>
+                    <ul class="hits" data-testid="search-results">
+                        <For each=move || hits.get() key=|h| h.id.clone() let:h>
+                            {
+                                let label = h.plate.clone().unwrap_or_default();
+                                let id = h.id.clone();
+                                let text = h.id.clone();
+                                view! {
+                                    <li data-testid="search-result" data-vehicle-id=id on:click=move |_| pick(h.clone())>
+                                        <b>{text}</b><span>{label}</span>
+                                    </li>
+                                }
+                            }
+                        </For>
+                    </ul>
+                </Show>
+            </div>
+            <button class="icon-btn" data-testid="open-settings" title="Settings" on:click=move |_| ui.settings_open.set(true)>"⚙"</button>
+        </header>
+    }
+}
+
+#[component]
+fn Legend() -> impl IntoView {
+    use fleet_model::VehicleState as S;
+    let item = |s: S, label: &'static str| {
+        view! { <span class="legend-item"><i style=format!("background:{}", crate::draw::color(s))></i>{label}</span> }
+    };
+    view! {
+        <div class="legend">
+            {item(S::Moving, "Moving")}{item(S::Parked, "Parked")}{item(S::Stale, "Stale")}{item(S::Alerting, "Alerting")}
+        </div>
+    }
+}

@@ -1,0 +1,21 @@
+//! fleetdash's window: a Leptos (client-side) app over Leaflet, compiled to wasm32. It
+//! renders batched frames from the shell and sends back only requests (viewport,
+//! selection, search, acknowledge, settings). See `app` for the layout.
+
+mod app;
+mod draw;
+mod format;
+mod ipc;
+mod map;
+mod panels;
+mod settings;
+mod sparkline;
+
+use wasm_bindgen::prelude::*;
+
+/// Entry point, run by the generated JS glue once the module is instantiated.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}
