@@ -7,7 +7,7 @@ use crate::settings::{self, AppSettings};
 use crate::stream::{self, Streams};
 use fleet_core::store::now_ms;
 use fleet_core::view;
-use fleet_model::{Frame, QuarantineEntry, SearchHit, TrailPoint, Viewport};
+use fleet_model::{Alert, Frame, QuarantineEntry, SearchHit, TrailPoint, Viewport};
 use fleetdash_ipc::{AppStatus, SettingsForm};
 use std::sync::{Arc, Mutex};
 use tauri::State;
@@ -82,12 +82,17 @@ pub async fn quarantine_list(host: State<'_, Arc<Host>>) -> IpcResult<Vec<Quaran
         .map_err(AppError::from)?)
 }
 
-/// Acknowledges an alert. The engine side (cache + `fleet.alert-acks.json` + outbox) is
-/// being built in fleet-core; until it lands this says so instead of pretending.
+/// Acknowledges an alert as the configured operator: written to the cache at once and
+/// published to the ack topic (queued in the outbox while Kafka is unreachable).
 #[tauri::command]
-pub fn ack_alert(alert_id: String, note: Option<String>) -> IpcResult<()> {
-    tracing::info!(%alert_id, note = note.as_deref().unwrap_or(""), "ack requested");
-    Err(AppError::NotImplemented("acknowledging alerts").into())
+pub async fn ack_alert(
+    alert_id: String,
+    note: Option<String>,
+    host: State<'_, Arc<Host>>,
+) -> IpcResult<Alert> {
+    let note = note.unwrap_or_default();
+    tracing::info!(%alert_id, %note, "acknowledging");
+    Ok(host.acknowledge(&alert_id, note.trim()).await?)
 }
 
 /// What the app runs against.

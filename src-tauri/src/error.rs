@@ -32,9 +32,6 @@ pub enum AppError {
     /// No engine is running (it failed to start; see the status).
     #[error("the engine is not running: {0}")]
     NotRunning(String),
-    /// A feature that is not wired up yet.
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
 }
 
 impl AppError {
@@ -47,7 +44,6 @@ impl AppError {
             AppError::Demo(_) => "demo",
             AppError::Io { .. } => "io",
             AppError::NotRunning(_) => "not_running",
-            AppError::NotImplemented(_) => "not_implemented",
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use crate::error::AppError;
 use fleet_core::demo::Demo;
+use fleet_core::store::Committed;
 use fleet_core::{Config, Engine, Live, Store};
+use fleet_model::Alert;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,8 @@ pub struct Current {
     pub store: Store,
     /// Running the demo.
     pub demo: bool,
+    /// The cache writer's commits; `alerts_version` says when the alert feed changed.
+    pub committed: tokio::sync::watch::Receiver<Committed>,
 }
 
 /// A running engine plus whatever it depends on.
@@ -87,6 +91,15 @@ impl Host {
         Ok(())
     }
 
+    /// Acknowledges an alert as this desktop's operator (cache + outbox → ack topic).
+    pub async fn acknowledge(&self, alert_id: &str, note: &str) -> Result<Alert, AppError> {
+        let running = self.running.lock().await;
+        let r = running.as_ref().ok_or_else(|| {
+            AppError::NotRunning(self.error().unwrap_or_else(|| "starting".into()))
+        })?;
+        Ok(r.engine.acknowledge(alert_id, note).await?)
+    }
+
     /// Stops the engine (app exit): commits what was consumed.
     pub async fn shutdown(&self) {
         if let Some(r) = self.running.lock().await.take() {
@@ -122,6 +135,7 @@ async fn start(mode: &Mode) -> Result<(Running, Current), AppError> {
         live: engine.live().clone(),
         store,
         demo: demo.is_some(),
+        committed: engine.writer().committed(),
     };
     Ok((
         Running {

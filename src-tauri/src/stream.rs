@@ -5,7 +5,7 @@
 use crate::host::{Current, Host};
 use fleet_core::store::now_ms;
 use fleet_core::view::{FrameBuilder, FrameInput};
-use fleet_model::{Alert, AlertState, Frame, Viewport};
+use fleet_model::{Alert, Frame, Viewport};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,10 +15,10 @@ use tracing::{debug, warn};
 
 /// Frame period (10 Hz, the DESIGN's ceiling).
 const TICK: Duration = Duration::from_millis(100);
-/// How often the alert feed is re-read from the cache.
-const ALERTS_EVERY: Duration = Duration::from_secs(1);
+/// The alert feed is re-read when the cache says alerts changed, and at least this often.
+const ALERTS_EVERY: Duration = Duration::from_secs(10);
 /// Alerts carried per frame.
-const FEED_LEN: usize = 100;
+const FEED_LEN: i64 = 100;
 
 /// What the window looks at; set by commands, read every tick.
 #[derive(Debug, Clone)]
@@ -59,37 +59,30 @@ impl Streams {
     }
 }
 
-/// The alert feed, refreshed from the cache at most once per [`ALERTS_EVERY`].
+/// The alert feed, re-read from the cache when the writer's `alerts_version` moves (and
+/// every [`ALERTS_EVERY`] as a safety net), not on every tick.
 #[derive(Default)]
 struct Feed {
     alerts: Vec<Alert>,
     alerting: HashSet<String>,
     open: u64,
+    version: Option<u64>,
     at: Option<tokio::time::Instant>,
 }
 
 impl Feed {
     async fn refresh(&mut self, cur: &Current) {
-        if self.at.is_some_and(|t| t.elapsed() < ALERTS_EVERY) {
+        let version = cur.committed.borrow().alerts_version;
+        if self.version == Some(version) && self.at.is_some_and(|t| t.elapsed() < ALERTS_EVERY) {
             return;
         }
         self.at = Some(tokio::time::Instant::now());
-        match cur.store.alerts(None).await {
-            Ok(mut all) => {
-                let rank = |a: &Alert| match a.state {
-                    AlertState::Open => 0,
-                    AlertState::Acknowledged => 1,
-                    AlertState::Resolved => 2,
-                };
-                self.alerting = all
-                    .iter()
-                    .filter(|a| a.state == AlertState::Open)
-                    .map(|a| a.vehicle.clone())
-                    .collect();
-                self.open = all.iter().filter(|a| a.state == AlertState::Open).count() as u64;
-                all.sort_by(|a, b| rank(a).cmp(&rank(b)).then(b.ts_ms.cmp(&a.ts_ms)));
-                all.truncate(FEED_LEN);
-                self.alerts = all;
+        match cur.store.feed(FEED_LEN).await {
+            Ok(feed) => {
+                self.version = Some(version);
+                self.alerting = feed.alerting.into_iter().collect();
+                self.open = feed.open;
+                self.alerts = feed.alerts;
             }
             Err(e) => debug!(error = %e, "alert feed: cache read failed"),
         }

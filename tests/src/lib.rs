@@ -193,6 +193,12 @@ impl App {
         el.attr(attr).await.ok().flatten()
     }
 
+    /// A DOM property (e.g. an input's `value`) of the first element with this `data-testid`.
+    pub async fn prop(&self, testid: &str, prop: &str) -> Option<String> {
+        let el = self.client.find(Locator::Css(&sel(testid))).await.ok()?;
+        el.prop(prop).await.ok().flatten()
+    }
+
     /// The text of the first element with this `data-testid`.
     pub async fn text(&self, testid: &str) -> Option<String> {
         let el = self.client.find(Locator::Css(&sel(testid))).await.ok()?;

@@ -160,6 +160,45 @@ async fn live_fleet_counters_markers_search_and_panel() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     app.screenshot("02-search-panel").await;
+
+    // Acknowledge an open alert with a note: the feed shows it acknowledged.
+    app.wait_for("an open alert", Duration::from_secs(60), async |a| {
+        a.exists("ack-button").await
+    })
+    .await;
+    let item = app
+        .client
+        .find(Locator::Css(
+            "[data-testid=alert-item]:has([data-testid=ack-button])",
+        ))
+        .await
+        .unwrap();
+    let alert_id = item
+        .attr("data-alert-id")
+        .await
+        .unwrap()
+        .expect("data-alert-id");
+    item.find(Locator::Css(&sel("ack-note")))
+        .await
+        .unwrap()
+        .send_keys("driver called")
+        .await
+        .unwrap();
+    item.find(Locator::Css(&sel("ack-button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Acknowledged (or already resolved by the simulator meanwhile): no longer open.
+    let acked = format!("[data-alert-id=\"{alert_id}\"]:not(.st-open)");
+    app.wait_for(
+        "the alert to show as acknowledged",
+        Duration::from_secs(10),
+        async |a| a.client.find(Locator::Css(&acked)).await.is_ok(),
+    )
+    .await;
+    app.screenshot("06-acknowledged").await;
     app.close().await;
 }
 
@@ -219,4 +258,39 @@ async fn kafka_indicator_turns_red_when_the_broker_dies_and_green_when_it_return
     assert!(up <= Duration::from_secs(10), "took {up:?}");
     app.close().await;
     drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_config_the_embedded_demo_fleet_moves() {
+    let app = App::launch("demo", None).await;
+    app.wait_for("the demo banner", Duration::from_secs(20), async |a| {
+        a.exists("demo-banner").await
+    })
+    .await;
+    let banner = app.text("demo-banner").await.unwrap_or_default();
+    assert!(banner.contains("connect your own in Settings"), "{banner}");
+    app.wait_for("demo vehicles", Duration::from_secs(60), async |a| {
+        counter(a, "counter-vehicles").await >= 100
+    })
+    .await;
+    app.wait_for("Kafka up", Duration::from_secs(20), async |a| {
+        a.attr("conn-kafka", "data-state").await.as_deref() == Some("up")
+    })
+    .await;
+    // Settings opens with a ready-to-edit template.
+    app.client
+        .find(Locator::Css(&sel("open-settings")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("the settings form", Duration::from_secs(10), async |a| {
+        a.prop("settings-brokers", "value")
+            .await
+            .is_some_and(|v| !v.is_empty())
+    })
+    .await;
+    app.screenshot("05-settings").await;
+    app.close().await;
 }

@@ -124,8 +124,8 @@ fn AlertItem(alert: Alert) -> impl IntoView {
         let id = id.clone();
         let n = note.get_untracked();
         wasm_bindgen_futures::spawn_local(async move {
-            match ipc::invoke::<_, ()>("ack_alert", &json!({ "alertId": id, "note": n })).await {
-                Ok(()) => ui.notify("Acknowledged".into()),
+            match ipc::invoke::<_, Alert>("ack_alert", &json!({ "alertId": id, "note": n })).await {
+                Ok(a) => ui.notify(format!("Acknowledged: {} on {}", a.rule, a.vehicle)),
                 Err(e) => ui.notify(format!("Not acknowledged: {}", e.message)),
             }
         });
