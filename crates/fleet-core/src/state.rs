@@ -22,6 +22,9 @@ pub struct VehicleState {
     pub first_seen_ms: i64,
 }
 
+/// How recent another source's fix must be to lend its speed and heading (ms).
+const CARRY_OVER_MS: i64 = 10_000;
+
 /// A rate over a sliding window of one-second buckets.
 #[derive(Debug, Clone, Default)]
 struct Rate {
@@ -147,7 +150,17 @@ impl LiveFleet {
             Some(cur) => cur.source != p.source || p.ts_ms >= cur.ts_ms,
         };
         if changed {
-            v.position = Some(p.clone());
+            let mut next = p.clone();
+            // Redis geo sets carry no speed or heading: keep those of a recent Kafka fix, so a
+            // moving vehicle does not flip to "parked" whenever the geo set is read.
+            if let Some(cur) = &v.position
+                && cur.source != p.source
+                && (p.ts_ms - cur.ts_ms).abs() <= CARRY_OVER_MS
+            {
+                next.speed = next.speed.or(cur.speed);
+                next.heading = next.heading.or(cur.heading);
+            }
+            v.position = Some(next);
         }
         Applied {
             new_vehicle,
@@ -307,6 +320,20 @@ mod tests {
         assert_eq!(
             f.vehicle("v").unwrap().position.as_ref().unwrap().source,
             Source::Redis
+        );
+        // speed and heading of a recent Kafka fix carry over to a Redis fix that has none
+        let mut k = p(Source::Kafka, 5_000);
+        k.speed = Some(42.0);
+        f.apply_position(&k, 1003);
+        f.apply_position(&p(Source::Redis, 9_000), 1003);
+        let cur = f.vehicle("v").unwrap().position.clone().unwrap();
+        assert_eq!((cur.source, cur.speed), (Source::Redis, Some(42.0)));
+        f.apply_position(&p(Source::Kafka, 30_000), 1003);
+        f.apply_position(&p(Source::Redis, 60_000), 1003);
+        assert_eq!(
+            f.vehicle("v").unwrap().position.as_ref().unwrap().speed,
+            None,
+            "too old to carry over"
         );
         let c = f.counters(1003);
         assert_eq!((c.vehicles_total, c.vehicles_online), (1, 1));
