@@ -6,7 +6,7 @@
 
 use crate::error::AppError;
 use crate::host::Mode;
-use fleet_core::config::{Config, default_config_path, default_topics};
+use fleet_core::config::{Config, default_config_path, default_fields, default_topics};
 use fleetdash_ipc::{SettingsForm, TopicForm, parse_pairs, split_list};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -100,8 +100,13 @@ pub fn form_of(mode: Option<&Mode>, app: &AppSettings) -> SettingsForm {
             .map(|t| TopicForm {
                 name: t.name.clone(),
                 kind: t.kind.as_str().to_string(),
-                fields: t
-                    .fields
+                // The kind's defaults first, overridden by the file: the form shows the
+                // mapping actually in effect.
+                fields: default_fields(t.kind)
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                    .chain(t.fields.clone())
+                    .collect::<std::collections::BTreeMap<_, _>>()
                     .iter()
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()

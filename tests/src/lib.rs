@@ -107,13 +107,18 @@ pub struct App {
     name: String,
     _driver: Guard,
     _xvfb: Xvfb,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl App {
     /// Starts Xvfb, WebKitWebDriver and the app with `config` as its config file (`None`:
     /// no config anywhere, i.e. the embedded demo). `name` prefixes screenshots.
     pub async fn launch(name: &str, config: Option<&str>) -> App {
+        Self::launch_with_env(name, config, &[]).await
+    }
+
+    /// [`App::launch`] with extra environment variables for the app.
+    pub async fn launch_with_env(name: &str, config: Option<&str>, env: &[(&str, &str)]) -> App {
         let app = built_binary("fleetdash").unwrap_or_else(|e| panic!("{e}"));
         let xvfb = Xvfb::start().unwrap_or_else(|e| panic!("{e}"));
         let home = tempfile::Builder::new()
@@ -142,6 +147,7 @@ impl App {
                 std::fs::File::create(artifacts_dir().join(format!("{name}-app.log")))
                     .expect("log file"),
             ));
+        cmd.envs(env.iter().copied());
         if config.is_some() {
             cmd.env("FLEETDASH_CONFIG", &cfg_path);
         } else {
@@ -173,13 +179,18 @@ impl App {
             name: name.into(),
             _driver: driver,
             _xvfb: xvfb,
-            _home: home,
+            home,
         };
         app.wait_for("the map", Duration::from_secs(30), async |a| {
             a.exists("map").await
         })
         .await;
         app
+    }
+
+    /// The app's private home directory (XDG dirs live under it).
+    pub fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// Whether an element with this `data-testid` exists.
@@ -197,6 +208,30 @@ impl App {
     pub async fn prop(&self, testid: &str, prop: &str) -> Option<String> {
         let el = self.client.find(Locator::Css(&sel(testid))).await.ok()?;
         el.prop(prop).await.ok().flatten()
+    }
+
+    /// Sets an input's value the way typing does (an `input` event the UI listens to).
+    pub async fn set_input(&self, testid: &str, value: &str) {
+        let script = format!(
+            "const el = document.querySelector('{}'); el.value = {}; el.dispatchEvent(new Event('input', {{bubbles: true}})); return true;",
+            sel(testid),
+            serde_json::to_string(value).unwrap_or_default()
+        );
+        self.client
+            .execute(&script, vec![])
+            .await
+            .expect("setting an input");
+    }
+
+    /// Clicks the first element with this `data-testid`.
+    pub async fn click(&self, testid: &str) {
+        self.client
+            .find(Locator::Css(&sel(testid)))
+            .await
+            .unwrap_or_else(|e| panic!("{testid}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {testid}: {e}"));
     }
 
     /// The text of the first element with this `data-testid`.

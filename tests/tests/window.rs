@@ -262,7 +262,8 @@ async fn kafka_indicator_turns_red_when_the_broker_dies_and_green_when_it_return
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_config_the_embedded_demo_fleet_moves() {
-    let app = App::launch("demo", None).await;
+    // Enough vehicles that a zoomed-out view is drawn as clusters.
+    let app = App::launch_with_env("demo", None, &[("FLEETDASH_DEMO_VEHICLES", "5000")]).await;
     app.wait_for("the demo banner", Duration::from_secs(20), async |a| {
         a.exists("demo-banner").await
     })
@@ -277,6 +278,31 @@ async fn with_no_config_the_embedded_demo_fleet_moves() {
         a.attr("conn-kafka", "data-state").await.as_deref() == Some("up")
     })
     .await;
+    app.wait_for("the whole demo fleet", Duration::from_secs(60), async |a| {
+        counter(a, "counter-vehicles").await >= 5000
+    })
+    .await;
+    app.js("window.__fleetdash.setView(37.4979, 127.0276, 11); return true")
+        .await;
+    // Clusters once more than 4,000 vehicles with a position are in view.
+    app.wait_for(
+        "clusters when zoomed out",
+        Duration::from_secs(40),
+        async |a| {
+            a.js("return window.__fleetdash.clusters")
+                .await
+                .as_f64()
+                .unwrap_or(0.0)
+                > 0.0
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.screenshot("09-demo-clusters").await;
+    app.js("window.__fleetdash.setView(37.4979, 127.0276, 14); return true")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.screenshot("10-demo-street").await;
     // Settings opens with a ready-to-edit template.
     app.client
         .find(Locator::Css(&sel("open-settings")))
@@ -292,5 +318,90 @@ async fn with_no_config_the_embedded_demo_fleet_moves() {
     })
     .await;
     app.screenshot("05-settings").await;
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_validate_save_and_reconnect_without_restarting() {
+    let broker = tokio::task::spawn_blocking(|| {
+        let b = Broker::start_memory();
+        for t in TOPICS {
+            b.create_topic(t, 3);
+        }
+        b
+    })
+    .await
+    .unwrap();
+    let _sim = sim(&broker.bootstrap(), None, 30, 300);
+    let app = App::launch("settings", None).await;
+    app.wait_for("the demo banner", Duration::from_secs(20), async |a| {
+        a.exists("demo-banner").await
+    })
+    .await;
+    app.click("open-settings").await;
+    app.wait_for("the settings form", Duration::from_secs(10), async |a| {
+        a.prop("settings-brokers", "value")
+            .await
+            .is_some_and(|v| !v.is_empty())
+    })
+    .await;
+
+    // A bad value is refused with the key named, and nothing is saved.
+    app.set_input("settings-redis-url", "http://127.0.0.1:6379")
+        .await;
+    app.click("settings-save").await;
+    app.wait_for(
+        "a validation error naming redis.url",
+        Duration::from_secs(10),
+        async |a| {
+            a.text("settings-error")
+                .await
+                .is_some_and(|t| t.contains("redis.url"))
+        },
+    )
+    .await;
+    app.screenshot("07-settings-invalid").await;
+    let saved = app
+        .home()
+        .join("config")
+        .join("fleetdash")
+        .join("config.toml");
+    assert!(!saved.exists(), "an invalid config must not be written");
+
+    // A good one is saved and the engine reconnects to the real broker, same window.
+    app.set_input("settings-redis-url", "").await;
+    app.set_input("settings-brokers", &broker.bootstrap()).await;
+    app.set_input("settings-operator", "e2e-operator").await;
+    app.click("settings-save").await;
+    app.wait_for("the dialog to close", Duration::from_secs(20), async |a| {
+        !a.exists("settings").await
+    })
+    .await;
+    let text = std::fs::read_to_string(&saved).expect("config saved");
+    assert!(
+        text.contains(&broker.bootstrap()) && text.contains("e2e-operator"),
+        "{text}"
+    );
+    app.wait_for(
+        "the demo banner to go",
+        Duration::from_secs(10),
+        async |a| !a.exists("demo-banner").await,
+    )
+    .await;
+    app.wait_for(
+        "Kafka up on the real broker",
+        Duration::from_secs(30),
+        async |a| a.attr("conn-kafka", "data-state").await.as_deref() == Some("up"),
+    )
+    .await;
+    app.wait_for("the real fleet", Duration::from_secs(60), async |a| {
+        counter(a, "counter-vehicles").await == 30
+    })
+    .await;
+    assert_eq!(
+        app.attr("conn-redis", "data-state").await.as_deref(),
+        Some("disabled")
+    );
+    app.screenshot("08-settings-reconnected").await;
     app.close().await;
 }

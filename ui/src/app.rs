@@ -166,12 +166,15 @@ fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
             map.pan_to(p.lat, p.lng);
         }
         let seq = f.seq;
+        set_hook_number("dots", f.dots.len() as f64);
+        set_hook_number("clusters", f.clusters.len() as f64);
         ui.frame.set(Some(Arc::new(f)));
         set_hook_number("seq", seq as f64);
     });
 }
 
-/// `window.__fleetdash`: frame sequence and `dot(id)` → `[x, y, lat, lng]` for the
+/// `window.__fleetdash`: frame sequence, `dot(id)` → `[x, y, lat, lng]` and
+/// `setView(lat, lng, zoom)` for the
 /// end-to-end tests and the UI benchmark (the vehicles are pixels on a canvas, not DOM).
 fn install_test_hook(map: &MapView) {
     let hook = js_sys::Object::new();
@@ -185,6 +188,11 @@ fn install_test_hook(map: &MapView) {
         });
     let _ = js_sys::Reflect::set(&hook, &"dot".into(), dot.as_ref());
     dot.forget();
+    let m = map.clone();
+    let view =
+        Closure::<dyn Fn(f64, f64, f64)>::new(move |lat, lng, zoom| m.set_view(lat, lng, zoom));
+    let _ = js_sys::Reflect::set(&hook, &"setView".into(), view.as_ref());
+    view.forget();
     let _ = js_sys::Reflect::set(&js_sys::global(), &"__fleetdash".into(), &hook);
 }
 

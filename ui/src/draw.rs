@@ -104,6 +104,7 @@ impl Scene {
         self.draw_trail(ctx, p);
         self.draw_clusters(ctx, p);
         let arrows = p.zoom >= ARROW_ZOOM;
+        let dot_r = if p.zoom >= 10.0 { 3.5 } else { 2.5 };
         for state in [
             VehicleState::Parked,
             VehicleState::Stale,
@@ -125,17 +126,21 @@ impl Scene {
                 match d.heading {
                     Some(h) if arrows => arrow(ctx, x, y, f64::from(h), 7.0),
                     _ => {
-                        ctx.move_to(x + 3.5, y);
-                        let _ = ctx.arc(x, y, 3.5, 0.0, 2.0 * PI);
+                        ctx.move_to(x + dot_r, y);
+                        let _ = ctx.arc(x, y, dot_r, 0.0, 2.0 * PI);
                     }
                 }
             }
             if any {
                 ctx.set_fill_style_str(color(state));
                 ctx.fill();
-                ctx.set_stroke_style_str("rgba(8,12,18,0.85)");
-                ctx.set_line_width(1.0);
-                ctx.stroke();
+                // Outlines separate arrows up close; on dense zoomed-out views they would
+                // merge into a dark blob.
+                if arrows {
+                    ctx.set_stroke_style_str("rgba(8,12,18,0.85)");
+                    ctx.set_line_width(1.0);
+                    ctx.stroke();
+                }
             }
         }
         if let (Some(_), Some((lat, lng, _))) = (&self.selected, self.selected_pos) {
