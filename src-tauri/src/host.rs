@@ -33,6 +33,9 @@ pub struct Current {
     pub store: Store,
     /// Running the demo.
     pub demo: bool,
+    /// Increases with every engine start, so streams can drop per-engine state (the rate
+    /// history of the demo must not leak into the real fleet's sparkline).
+    pub generation: u64,
     /// The cache writer's commits; `alerts_version` says when the alert feed changed.
     pub committed: tokio::sync::watch::Receiver<Committed>,
 }
@@ -51,6 +54,7 @@ pub struct Host {
     current: RwLock<Option<Current>>,
     mode: RwLock<Option<Mode>>,
     error: RwLock<Option<String>>,
+    starts: std::sync::atomic::AtomicU64,
     running: tokio::sync::Mutex<Option<Running>>,
 }
 
@@ -82,7 +86,11 @@ impl Host {
             stop(r).await;
         }
         *self.mode.write().unwrap_or_else(|p| p.into_inner()) = Some(mode.clone());
-        let result = start(&mode).await;
+        let generation = self
+            .starts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let result = start(&mode, generation).await;
         let err = result.as_ref().err().map(ToString::to_string);
         *self.error.write().unwrap_or_else(|p| p.into_inner()) = err;
         let (r, cur) = result?;
@@ -108,7 +116,7 @@ impl Host {
     }
 }
 
-async fn start(mode: &Mode) -> Result<(Running, Current), AppError> {
+async fn start(mode: &Mode, generation: u64) -> Result<(Running, Current), AppError> {
     let cancel = CancellationToken::new();
     let (cfg, demo) = match mode {
         Mode::File(path, cfg) => {
@@ -135,6 +143,7 @@ async fn start(mode: &Mode) -> Result<(Running, Current), AppError> {
         live: engine.live().clone(),
         store,
         demo: demo.is_some(),
+        generation,
         committed: engine.writer().committed(),
     };
     Ok((

@@ -97,12 +97,18 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel<Frame>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut builder = FrameBuilder::default();
         let mut feed = Feed::default();
+        let mut engine = 0;
         loop {
             tick.tick().await;
             if streams.generation.load(Ordering::SeqCst) != generation {
                 break;
             }
             let Some(cur) = host.current() else { continue };
+            if cur.generation != engine {
+                engine = cur.generation;
+                builder = FrameBuilder::default();
+                feed = Feed::default();
+            }
             feed.refresh(&cur).await;
             let view = streams.view();
             let frame = {
