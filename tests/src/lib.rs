@@ -34,7 +34,11 @@ pub enum E2eError {
 }
 
 /// `target/<profile>/<name>`, next to the running test executable's `deps/` dir.
+/// `FLEETDASH_E2E_BIN_DIR` overrides the directory (e.g. `target/release` for the benchmark).
 pub fn built_binary(name: &str) -> Result<PathBuf, E2eError> {
+    if let Some(dir) = std::env::var_os("FLEETDASH_E2E_BIN_DIR") {
+        return Ok(PathBuf::from(dir).join(name));
+    }
     let exe = std::env::current_exe().map_err(|e| E2eError::Missing(e.to_string()))?;
     let dir = exe
         .parent()
@@ -186,6 +190,11 @@ impl App {
         })
         .await;
         app
+    }
+
+    /// The WebKitWebDriver process (the app is its child).
+    pub fn driver_pid(&self) -> u32 {
+        self._driver.0.id()
     }
 
     /// The app's private home directory (XDG dirs live under it).

@@ -1,0 +1,201 @@
+//! The UI benchmark (issue 3; a measurement, not a pass/fail test, hence `#[ignore]`):
+//! 20,000 simulated vehicles at 1 Hz into a real broker, the app under Xvfb, and
+//! - frames per second while panning and zooming (requestAnimationFrame in the page),
+//! - Kafka-message-to-screen latency of a marked vehicle (p50/p99),
+//! - total RSS of the app's processes (the shell and its WebKit processes),
+//!
+//! beside a baseline in the same run: plain Leaflet, one `L.circleMarker` per vehicle on the
+//! canvas renderer, updated every second, loaded into the same window.
+//!
+//! Run: `cargo nextest run -p fleet-e2e --run-ignored only bench_ui --no-capture`
+//! (after `./dev test` or `./dev ui` + `cargo build -p fleetdash -p fleetctl`).
+
+use fleet_e2e::{App, sim};
+use fleet_testkit::{Broker, Producer};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const VEHICLES: u32 = 20_000;
+const TOPICS: [&str; 5] = [
+    "cars.gps.json",
+    "cars.status.json",
+    "cars.info.json",
+    "fleet.alerts.json",
+    "fleet.alert-acks.json",
+];
+
+/// Pans and zooms every animation frame for `ms`, returns frames per second.
+const FPS_JS: &str = r#"
+const done = arguments[arguments.length - 1];
+let n = 0, i = 0; const t0 = performance.now();
+function f(t) {
+  n++; i++;
+  const lat = 37.4979 + Math.sin(i / 40) * 0.02, lng = 127.0276 + Math.cos(i / 40) * 0.03;
+  window.__fleetdash.setView(lat, lng, 11 + Math.floor(i / 45) % 3);
+  if (t - t0 < 6000) requestAnimationFrame(f); else done(n * 1000 / (t - t0));
+}
+requestAnimationFrame(f);
+"#;
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
+}
+
+/// Sum of VmRSS (MiB) over `root` and all its descendants.
+fn tree_rss_mib(root: u32) -> f64 {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let (mut stack, mut kb) = (vec![root], 0u64);
+    while let Some(p) = stack.pop() {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/status"))
+            && let Some(l) = s.lines().find(|l| l.starts_with("VmRSS:"))
+        {
+            kb += l
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+        stack.extend(children.get(&p).into_iter().flatten());
+    }
+    kb as f64 / 1024.0
+}
+
+fn app_pid(driver: u32) -> u32 {
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &driver.to_string()])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("the app's pid")
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly"]
+async fn bench_ui() {
+    let broker = tokio::task::spawn_blocking(|| {
+        let b = Broker::start_memory();
+        for t in TOPICS {
+            b.create_topic(t, 3);
+        }
+        b
+    })
+    .await
+    .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[kafka]\nbrokers = \"{}\"\nstart = \"earliest\"\n\n[store]\npath = \"{}\"\n",
+        broker.bootstrap(),
+        store.path().join("cache.sqlite").display()
+    );
+    let _sim = sim(&broker.bootstrap(), None, VEHICLES, 900);
+    let app = App::launch("bench", Some(&cfg)).await;
+    app.wait_for("the whole fleet", Duration::from_secs(180), async |a| {
+        a.attr("counter-vehicles", "data-value")
+            .await
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+            >= VEHICLES
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let fps = app
+        .client
+        .execute_async(FPS_JS, vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap_or(0.0);
+    let rss = tree_rss_mib(app_pid(app.driver_pid()));
+    app.screenshot("bench-app").await;
+
+    // Latency: move a marked vehicle and time its marker's move on screen.
+    app.js("window.__fleetdash.setView(37.4979, 127.0276, 16); return true")
+        .await;
+    let producer = std::sync::Arc::new(Producer::new(&broker.bootstrap()));
+    let mut lat_ms = Vec::new();
+    for k in 0..30 {
+        let lat = 37.4979 + f64::from(k % 2) * 0.0004;
+        let wait = format!(
+            "const done = arguments[arguments.length - 1]; const t0 = Date.now();
+             (function f() {{ const d = window.__fleetdash.dot('bench-marker');
+               if (d && Math.abs(d[2] - {lat}) < 1e-9) done(Date.now());
+               else if (Date.now() - t0 > 10000) done(0); else requestAnimationFrame(f); }})();"
+        );
+        let payload =
+            format!("{{\"lat\": {lat}, \"lng\": 127.0276, \"speed\": 20, \"heading\": 90}}");
+        let sent = now_ms();
+        let p = producer.clone();
+        let (client, w) = (app.client.clone(), wait.clone());
+        let seen = tokio::spawn(async move { client.execute_async(&w, vec![]).await });
+        tokio::task::spawn_blocking(move || {
+            p.send(
+                "cars.gps.json",
+                None,
+                Some(b"bench-marker"),
+                payload.as_bytes(),
+            )
+        })
+        .await
+        .unwrap();
+        let seen = seen.await.unwrap().unwrap().as_f64().unwrap_or(0.0);
+        if seen > 0.0 && k > 0 {
+            lat_ms.push(seen - sent);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (p50, p99) = if lat_ms.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        (pct(&mut lat_ms, 0.5), pct(&mut lat_ms, 0.99))
+    };
+
+    // Baseline in the same window and run.
+    app.client
+        .goto("tauri://localhost/bench/baseline.html?n=20000")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let base_fps = app
+        .client
+        .execute_async(FPS_JS, vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap_or(0.0);
+    let base_rss = tree_rss_mib(app_pid(app.driver_pid()));
+    app.screenshot("bench-baseline").await;
+    eprintln!("\n== UI benchmark: {VEHICLES} vehicles at 1 Hz ==");
+    eprintln!(
+        "fleetdash : {fps:6.1} fps panning/zooming | latency p50 {p50:.0} ms, p99 {p99:.0} ms ({} samples) | RSS {rss:.0} MiB",
+        lat_ms.len()
+    );
+    eprintln!(
+        "baseline  : {base_fps:6.1} fps panning/zooming | latency n/a (in-page data)    | RSS {base_rss:.0} MiB (engine still running)"
+    );
+    eprintln!("ratio fps : {:.2}x", fps / base_fps.max(0.01));
+    app.close().await;
+}
