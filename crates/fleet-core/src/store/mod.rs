@@ -3,10 +3,12 @@
 
 pub mod batch;
 pub mod read;
+pub mod views;
 pub mod writer;
 
 pub use batch::{AlertOrigin, Origin, QuarantineRow, VehicleSnapshot, WriteBatch};
-pub use read::{AlertFeed, CacheStats, ExportFilter, ExportFormat, TopicStats};
+pub use read::{CacheStats, ExportFilter, ExportFormat, TopicStats};
+pub use views::AlertFeed;
 pub use writer::{Committed, WriterHandle};
 
 use crate::config::HistoryConfig;

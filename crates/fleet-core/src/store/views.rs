@@ -1,0 +1,146 @@
+//! Reads for the app and the rule engine: trails, the quarantine list, the alert feed, and
+//! the rule state restored after a restart.
+
+use super::read::parse_alert;
+use super::{Store, StoreError};
+use fleet_model::Alert;
+use sqlx::Row;
+
+impl Store {
+    /// A vehicle's history since `from_ms`, oldest first, at most `limit` points (the newest).
+    pub async fn trail(
+        &self,
+        vehicle: &str,
+        from_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<fleet_model::TrailPoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT lat, lng, ts FROM (SELECT lat, lng, ts FROM positions WHERE vehicle = ?1 AND ts >= ?2 ORDER BY ts DESC LIMIT ?3) ORDER BY ts",
+        )
+        .bind(vehicle)
+        .bind(from_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| fleet_model::TrailPoint {
+                lat: r.get("lat"),
+                lng: r.get("lng"),
+                ts_ms: r.get("ts"),
+            })
+            .collect())
+    }
+
+    /// The newest quarantined messages.
+    pub async fn quarantine(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<fleet_model::QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT topic, kpartition, koffset, reason, detail, raw, received_ms FROM quarantine ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let raw: Option<Vec<u8>> = r.get("raw");
+                let preview = raw
+                    .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+                    .unwrap_or_default();
+                fleet_model::QuarantineEntry {
+                    topic: r.get("topic"),
+                    partition: r.get("kpartition"),
+                    offset: r.get("koffset"),
+                    reason: r.get("reason"),
+                    detail: r.get("detail"),
+                    preview,
+                    received_ms: r.get("received_ms"),
+                }
+            })
+            .collect())
+    }
+}
+
+impl Store {
+    /// Rule alerts not yet resolved (the rule engine reloads them after a restart).
+    pub async fn open_rule_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM alerts WHERE origin = 'rule' AND state != 'resolved'")
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(parse_alert).collect())
+    }
+
+    /// Vehicles with an alert that is not resolved (any origin).
+    pub async fn alerting_vehicles(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT DISTINCT vehicle FROM alerts WHERE state != 'resolved'")
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Persisted rule state per vehicle (JSON, see `rules::Persisted`).
+    pub async fn rule_states(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT vehicle, state_json FROM rule_state")
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("vehicle"), r.get("state_json")))
+            .collect())
+    }
+}
+
+/// What the alert feed shows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFeed {
+    /// Open first, then acknowledged, then resolved; newest first within each.
+    pub alerts: Vec<Alert>,
+    /// Open (unacknowledged) alerts in total.
+    pub open: u64,
+    /// Vehicles with an open alert (drawn as alerting).
+    pub alerting: Vec<String>,
+}
+
+impl Store {
+    /// The alert feed: up to `limit` alerts, each state read through the (state, ts) index so
+    /// the cost does not grow with the history of resolved alerts.
+    pub async fn feed(&self, limit: i64) -> Result<AlertFeed, StoreError> {
+        let mut alerts = Vec::new();
+        for state in ["open", "acknowledged", "resolved"] {
+            let left = limit - alerts.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let rows =
+                sqlx::query("SELECT * FROM alerts WHERE state = ?1 ORDER BY ts DESC LIMIT ?2")
+                    .bind(state)
+                    .bind(left)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(|e| self.err(e))?;
+            alerts.extend(rows.iter().map(parse_alert));
+        }
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE state = 'open'")
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        let alerting =
+            sqlx::query_scalar("SELECT DISTINCT vehicle FROM alerts WHERE state = 'open'")
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(AlertFeed {
+            alerts,
+            open: open as u64,
+            alerting,
+        })
+    }
+}
