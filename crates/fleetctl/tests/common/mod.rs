@@ -70,12 +70,13 @@ impl Env {
     }
 
     /// Starts `fleetctl ingest` in the background (stderr to a log file in the temp dir).
-    pub fn spawn_ingest(&self, extra: &[&str]) -> Child {
+    /// The guard kills it if the test fails before stopping it.
+    pub fn spawn_ingest(&self, extra: &[&str]) -> Guard {
         self.spawn_ingest_with_env(extra, &[])
     }
 
     /// Like [`Env::spawn_ingest`] with extra environment variables.
-    pub fn spawn_ingest_with_env(&self, extra: &[&str], vars: &[(&str, &str)]) -> Child {
+    pub fn spawn_ingest_with_env(&self, extra: &[&str], vars: &[(&str, &str)]) -> Guard {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -90,6 +91,7 @@ impl Env {
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
+            .map(Guard)
             .unwrap()
     }
 
@@ -127,6 +129,31 @@ impl Env {
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// A child process that is killed when dropped, so a failing test leaves nothing running.
+pub struct Guard(pub Child);
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
