@@ -302,6 +302,33 @@ impl App {
 }
 
 /// CSS selector of a test hook.
+/// The SPEC §1 topics every window test creates.
+pub const TOPICS: [&str; 5] = [
+    "cars.gps.json",
+    "cars.status.json",
+    "cars.info.json",
+    "fleet.alerts.json",
+    "fleet.alert-acks.json",
+];
+
+/// A tansu broker with the SPEC topics (3 partitions each), started off the async runtime
+/// (starting one blocks). `durable` picks SQLite storage, which survives `stop`/`start`.
+pub async fn broker(durable: bool) -> fleet_testkit::Broker {
+    tokio::task::spawn_blocking(move || {
+        let b = if durable {
+            fleet_testkit::Broker::start_sqlite()
+        } else {
+            fleet_testkit::Broker::start_memory()
+        };
+        for t in TOPICS {
+            b.create_topic(t, 3);
+        }
+        b
+    })
+    .await
+    .expect("broker start thread")
+}
+
 pub fn sel(testid: &str) -> String {
     format!("[data-testid=\"{testid}\"]")
 }

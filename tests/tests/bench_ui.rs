@@ -11,19 +11,11 @@
 //! (after `./dev test` or `./dev ui` + `cargo build -p fleetdash -p fleetctl`).
 
 use fleet_e2e::{App, sim};
-use fleet_testkit::{Broker, Producer};
+use fleet_testkit::Producer;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const VEHICLES: u32 = 20_000;
-const TOPICS: [&str; 5] = [
-    "cars.gps.json",
-    "cars.status.json",
-    "cars.info.json",
-    "fleet.alerts.json",
-    "fleet.alert-acks.json",
-];
-
 /// Pans and zooms every animation frame for `ms`, returns frames per second.
 const FPS_JS: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -96,15 +88,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly"]
 async fn bench_ui() {
-    let broker = tokio::task::spawn_blocking(|| {
-        let b = Broker::start_memory();
-        for t in TOPICS {
-            b.create_topic(t, 3);
-        }
-        b
-    })
-    .await
-    .unwrap();
+    let broker = fleet_e2e::broker(false).await;
     let store = tempfile::tempdir().unwrap();
     let cfg = format!(
         "[kafka]\nbrokers = \"{}\"\nstart = \"earliest\"\n\n[store]\npath = \"{}\"\n",

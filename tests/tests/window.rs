@@ -6,14 +6,6 @@ use fleet_e2e::{App, sel, sim};
 use fleet_testkit::{Broker, RedisDb};
 use std::time::Duration;
 
-const TOPICS: [&str; 5] = [
-    "cars.gps.json",
-    "cars.status.json",
-    "cars.info.json",
-    "fleet.alerts.json",
-    "fleet.alert-acks.json",
-];
-
 fn config(broker: &Broker, redis: Option<&RedisDb>, store: &std::path::Path) -> String {
     let mut c = format!(
         "[kafka]\nbrokers = \"{}\"\nstart = \"earliest\"\n\n[store]\npath = \"{}\"\n",
@@ -55,15 +47,7 @@ async fn counter(app: &App, testid: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_fleet_counters_markers_search_and_panel() {
     const N: u32 = 150;
-    let broker = tokio::task::spawn_blocking(|| {
-        let b = Broker::start_memory();
-        for t in TOPICS {
-            b.create_topic(t, 3);
-        }
-        b
-    })
-    .await
-    .unwrap();
+    let broker = fleet_e2e::broker(false).await;
     let redis = RedisDb::new();
     let store = tempfile::tempdir().unwrap();
     let cfg = config(&broker, Some(&redis), &store.path().join("cache.sqlite"));
@@ -204,15 +188,7 @@ async fn live_fleet_counters_markers_search_and_panel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_indicator_turns_red_when_the_broker_dies_and_green_when_it_returns() {
-    let mut broker = tokio::task::spawn_blocking(|| {
-        let b = Broker::start_sqlite();
-        for t in TOPICS {
-            b.create_topic(t, 3);
-        }
-        b
-    })
-    .await
-    .unwrap();
+    let mut broker = fleet_e2e::broker(true).await;
     let store = tempfile::tempdir().unwrap();
     let cfg = config(&broker, None, &store.path().join("cache.sqlite"));
     let _sim = sim(&broker.bootstrap(), None, 20, 300);
@@ -323,15 +299,7 @@ async fn with_no_config_the_embedded_demo_fleet_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_validate_save_and_reconnect_without_restarting() {
-    let broker = tokio::task::spawn_blocking(|| {
-        let b = Broker::start_memory();
-        for t in TOPICS {
-            b.create_topic(t, 3);
-        }
-        b
-    })
-    .await
-    .unwrap();
+    let broker = fleet_e2e::broker(false).await;
     let _sim = sim(&broker.bootstrap(), None, 30, 300);
     let app = App::launch("settings", None).await;
     app.wait_for("the demo banner", Duration::from_secs(20), async |a| {
