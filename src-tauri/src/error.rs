@@ -40,6 +40,9 @@ impl AppError {
         match self {
             AppError::Config(_) | AppError::Form(_) => "config_invalid",
             AppError::Store(_) => "store",
+            AppError::Engine(fleet_core::EngineError::Ack(
+                fleet_core::acks::AckError::NotFound(_),
+            )) => "not_found",
             AppError::Engine(_) => "engine",
             AppError::Demo(_) => "demo",
             AppError::Io { .. } => "io",
@@ -59,3 +62,18 @@ impl From<AppError> for IpcError {
 
 /// What every command returns.
 pub type IpcResult<T> = Result<T, IpcError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_alert_is_not_found() {
+        let e = AppError::Engine(fleet_core::EngineError::Ack(
+            fleet_core::acks::AckError::NotFound("x".into()),
+        ));
+        let ipc: IpcError = e.into();
+        assert_eq!(ipc.code, "not_found");
+        assert!(ipc.message.contains("no alert `x`"));
+    }
+}
