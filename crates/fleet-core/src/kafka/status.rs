@@ -62,11 +62,11 @@ impl KafkaStatus {
     /// True when every assigned partition's lag is known and zero, no topic is missing, and
     /// the connection is up.
     pub fn caught_up(&self) -> bool {
-        self.conn.is_up()
-            && self.missing_topics.is_empty()
-            && !self.assigned.is_empty()
-            && self.lag().len() == self.assigned.len()
-            && self.lag().iter().all(|(_, _, l)| *l == 0)
+        if !self.conn.is_up() || !self.missing_topics.is_empty() || self.assigned.is_empty() {
+            return false;
+        }
+        let lag = self.lag();
+        lag.len() == self.assigned.len() && lag.iter().all(|(_, _, l)| *l == 0)
     }
 }
 
