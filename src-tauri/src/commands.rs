@@ -5,9 +5,12 @@ use crate::error::{AppError, IpcResult};
 use crate::host::{Current, Host, Mode};
 use crate::settings::{self, AppSettings};
 use crate::stream::{self, Streams};
+use crate::watch::NoticeLog;
+use fleet_core::config::AlertsConfig;
+use fleet_core::notify::Notice;
 use fleet_core::store::now_ms;
 use fleet_core::view;
-use fleet_model::{Alert, Frame, QuarantineEntry, SearchHit, TrailPoint, Viewport};
+use fleet_model::{Alert, AlertFilter, QuarantineEntry, SearchHit, TrailPoint, Viewport};
 use fleetdash_ipc::{AppStatus, SettingsForm};
 use std::sync::{Arc, Mutex};
 use tauri::State;
@@ -32,11 +35,7 @@ fn current(host: &Host) -> Result<Current, AppError> {
 
 /// Starts (or restarts, after a page reload) the frame stream.
 #[tauri::command]
-pub fn subscribe(
-    on_frame: Channel<Frame>,
-    host: State<'_, Arc<Host>>,
-    streams: State<'_, Arc<Streams>>,
-) {
+pub fn subscribe(on_frame: Channel, host: State<'_, Arc<Host>>, streams: State<'_, Arc<Streams>>) {
     stream::spawn(host.inner().clone(), streams.inner().clone(), on_frame);
 }
 
@@ -95,6 +94,26 @@ pub async fn ack_alert(
     Ok(host.acknowledge(&alert_id, note.trim()).await?)
 }
 
+/// Narrows the alert feed (severity, rule, state, vehicle); the next frame carries it.
+#[tauri::command]
+pub fn set_alert_filter(filter: AlertFilter, streams: State<'_, Arc<Streams>>) {
+    streams.update(|v| v.alert_filter = filter);
+}
+
+/// The rules that have raised alerts (the feed's rule filter offers these).
+#[tauri::command]
+pub async fn alert_rules(host: State<'_, Arc<Host>>) -> IpcResult<Vec<String>> {
+    let cur = current(&host)?;
+    Ok(cur.store.alert_rules().await.map_err(AppError::from)?)
+}
+
+/// The desktop notifications shown lately, newest last (also what tests check: a desktop
+/// without a notification daemon still records them).
+#[tauri::command]
+pub fn recent_notifications(log: State<'_, Arc<NoticeLog>>) -> Vec<Notice> {
+    log.recent()
+}
+
 /// What the app runs against.
 #[tauri::command]
 pub fn app_status(host: State<'_, Arc<Host>>, settings: State<'_, Settings>) -> AppStatus {
@@ -122,6 +141,10 @@ pub(crate) fn status(host: &Host, settings: &Settings) -> AppStatus {
             .tile_url
             .clone(),
         version: env!("CARGO_PKG_VERSION").into(),
+        escalate_after_s: host.current().map_or_else(
+            || AlertsConfig::default().escalate_after_s,
+            |c| c.alerts.escalate_after_s,
+        ),
     }
 }
 

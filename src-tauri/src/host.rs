@@ -3,6 +3,7 @@
 //! restarting the app. The frame stream reads the current engine through [`Host::current`].
 
 use crate::error::AppError;
+use fleet_core::config::AlertsConfig;
 use fleet_core::demo::Demo;
 use fleet_core::store::Committed;
 use fleet_core::{Config, Engine, Live, Store};
@@ -38,6 +39,8 @@ pub struct Current {
     pub generation: u64,
     /// The cache writer's commits; `alerts_version` says when the alert feed changed.
     pub committed: tokio::sync::watch::Receiver<Committed>,
+    /// `[alerts]`: escalation time and whether to notify the desktop.
+    pub alerts: AlertsConfig,
 }
 
 /// A running engine plus whatever it depends on.
@@ -145,6 +148,7 @@ async fn start(mode: &Mode, generation: u64) -> Result<(Running, Current), AppEr
         demo: demo.is_some(),
         generation,
         committed: engine.writer().committed(),
+        alerts: cfg.alerts.clone(),
     };
     Ok((
         Running {

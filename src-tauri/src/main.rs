@@ -9,6 +9,7 @@ mod error;
 mod host;
 mod settings;
 mod stream;
+mod watch;
 
 use clap::Parser;
 use fleet_core::Config;
@@ -53,9 +54,12 @@ fn main() {
     };
     let host = Arc::new(Host::default());
     let streams = Arc::new(stream::Streams::default());
+    let notices = Arc::new(watch::NoticeLog::default());
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .manage(host.clone())
         .manage(streams)
+        .manage(notices.clone())
         .manage::<commands::Settings>(Mutex::new(settings::AppSettings::load()))
         .invoke_handler(tauri::generate_handler![
             commands::subscribe,
@@ -65,12 +69,16 @@ fn main() {
             commands::vehicle_trail,
             commands::quarantine_list,
             commands::ack_alert,
+            commands::set_alert_filter,
+            commands::alert_rules,
+            commands::recent_notifications,
             commands::app_status,
             commands::load_settings,
             commands::save_settings,
         ])
         .setup(move |app| {
             let host = app.state::<Arc<Host>>().inner().clone();
+            watch::spawn(app.handle().clone(), host.clone(), notices);
             if let Some(mode) = mode {
                 tauri::async_runtime::spawn(async move {
                     if let Err(e) = host.switch(mode).await {

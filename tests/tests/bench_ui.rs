@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const VEHICLES: u32 = 20_000;
+/// Latency samples (one marked message each).
+const SAMPLES: u32 = 120;
 /// Pans and zooms every animation frame for `ms`, returns frames per second.
 const FPS_JS: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -37,8 +39,9 @@ fn now_ms() -> f64 {
         * 1000.0
 }
 
-/// Sum of VmRSS (MiB) over `root` and all its descendants.
-fn tree_rss_mib(root: u32) -> f64 {
+/// VmRSS (MiB) of `root` and all its descendants, by process name (the shell, WebKit's web
+/// and network processes), summed per name.
+fn tree_rss_mib(root: u32) -> Vec<(String, f64)> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -52,20 +55,43 @@ fn tree_rss_mib(root: u32) -> f64 {
             children.entry(ppid).or_default().push(pid);
         }
     }
-    let (mut stack, mut kb) = (vec![root], 0u64);
+    let mut stack = vec![root];
+    let mut by_name: Vec<(String, f64)> = Vec::new();
     while let Some(p) = stack.pop() {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/status"))
             && let Some(l) = s.lines().find(|l| l.starts_with("VmRSS:"))
         {
-            kb += l
+            let kb: f64 = l
                 .split_whitespace()
                 .nth(1)
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+                .unwrap_or(0.0);
+            let name = s
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("Name:"))
+                .unwrap_or("?")
+                .trim()
+                .to_string();
+            match by_name.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => *v += kb / 1024.0,
+                None => by_name.push((name, kb / 1024.0)),
+            }
         }
         stack.extend(children.get(&p).into_iter().flatten());
     }
-    kb as f64 / 1024.0
+    by_name
+}
+
+fn total(rss: &[(String, f64)]) -> f64 {
+    rss.iter().map(|(_, v)| v).sum()
+}
+
+fn breakdown(rss: &[(String, f64)]) -> String {
+    rss.iter()
+        .map(|(n, v)| format!("{n} {v:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn app_pid(driver: u32) -> u32 {
@@ -120,41 +146,65 @@ async fn bench_ui() {
     app.js("window.__fleetdash.setView(37.4979, 127.0276, 16); return true")
         .await;
     let producer = std::sync::Arc::new(Producer::new(&broker.bootstrap()));
-    let mut lat_ms = Vec::new();
-    for k in 0..30 {
+    // (produce → screen, produce → frame built, frame built → screen) per sample
+    let mut samples: Vec<(f64, f64, f64)> = Vec::new();
+    for k in 0..=SAMPLES {
         let lat = 37.4979 + f64::from(k % 2) * 0.0004;
         let wait = format!(
             "const done = arguments[arguments.length - 1]; const t0 = Date.now();
              (function f() {{ const d = window.__fleetdash.dot('bench-marker');
-               if (d && Math.abs(d[2] - {lat}) < 1e-9) done(Date.now());
-               else if (Date.now() - t0 > 10000) done(0); else requestAnimationFrame(f); }})();"
+               if (d && Math.abs(d[2] - {lat}) < 1e-9) done([Date.now(), window.__fleetdash.frame_ts]);
+               else if (Date.now() - t0 > 10000) done(null); else requestAnimationFrame(f); }})();"
         );
         let payload =
             format!("{{\"lat\": {lat}, \"lng\": 127.0276, \"speed\": 20, \"heading\": 90}}");
-        let sent = now_ms();
         let p = producer.clone();
         let (client, w) = (app.client.clone(), wait.clone());
         let seen = tokio::spawn(async move { client.execute_async(&w, vec![]).await });
-        tokio::task::spawn_blocking(move || {
+        // Produced off this thread; `sent` is taken right before the send.
+        let sent = tokio::task::spawn_blocking(move || {
+            let sent = now_ms();
             p.send(
                 "cars.gps.json",
                 None,
                 Some(b"bench-marker"),
                 payload.as_bytes(),
-            )
+            );
+            sent
         })
         .await
         .unwrap();
-        let seen = seen.await.unwrap().unwrap().as_f64().unwrap_or(0.0);
-        if seen > 0.0 && k > 0 {
-            lat_ms.push(seen - sent);
+        let seen = seen.await.unwrap().unwrap();
+        let (Some(screen), Some(built)) = (
+            seen.get(0).and_then(serde_json::Value::as_f64),
+            seen.get(1).and_then(serde_json::Value::as_f64),
+        ) else {
+            continue;
+        };
+        // The first sample only places the marker.
+        if k > 0 {
+            samples.push((screen - sent, built - sent, screen - built));
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Spread the sends over the frame period instead of locking onto its phase.
+        tokio::time::sleep(Duration::from_millis(250 + 37 * u64::from(k % 7))).await;
     }
-    let (p50, p99) = if lat_ms.is_empty() {
+    let col = |f: fn(&(f64, f64, f64)) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+    let (mut total_ms, mut to_frame, mut to_screen) = (col(|s| s.0), col(|s| s.1), col(|s| s.2));
+    let (p50, p99) = if total_ms.is_empty() {
         (f64::NAN, f64::NAN)
     } else {
-        (pct(&mut lat_ms, 0.5), pct(&mut lat_ms, 0.99))
+        (pct(&mut total_ms, 0.5), pct(&mut total_ms, 0.99))
+    };
+    let parts = if samples.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "produce → frame built p50 {:.0} / p99 {:.0} ms; frame built → on screen p50 {:.0} / p99 {:.0} ms",
+            pct(&mut to_frame, 0.5),
+            pct(&mut to_frame, 0.99),
+            pct(&mut to_screen, 0.5),
+            pct(&mut to_screen, 0.99)
+        )
     };
 
     // Baseline in the same window and run.
@@ -174,12 +224,17 @@ async fn bench_ui() {
     app.screenshot("bench-baseline").await;
     eprintln!("\n== UI benchmark: {VEHICLES} vehicles at 1 Hz ==");
     eprintln!(
-        "fleetdash : {fps:6.1} fps panning/zooming | latency p50 {p50:.0} ms, p99 {p99:.0} ms ({} samples) | RSS {rss:.0} MiB",
-        lat_ms.len()
+        "fleetdash : {fps:6.1} fps panning/zooming | latency p50 {p50:.0} ms, p99 {p99:.0} ms ({} samples) | RSS {:.0} MiB",
+        samples.len(),
+        total(&rss)
     );
+    eprintln!("            latency: {parts}");
+    eprintln!("            RSS MiB: {}", breakdown(&rss));
     eprintln!(
-        "baseline  : {base_fps:6.1} fps panning/zooming | latency n/a (in-page data)    | RSS {base_rss:.0} MiB (engine still running)"
+        "baseline  : {base_fps:6.1} fps panning/zooming | latency n/a (in-page data)    | RSS {:.0} MiB (engine still running)",
+        total(&base_rss)
     );
+    eprintln!("            RSS MiB: {}", breakdown(&base_rss));
     eprintln!("ratio fps : {:.2}x", fps / base_fps.max(0.01));
     app.close().await;
 }

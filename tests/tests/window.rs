@@ -302,6 +302,11 @@ async fn settings_validate_save_and_reconnect_without_restarting() {
     let broker = fleet_e2e::broker(false).await;
     let _sim = sim(&broker.bootstrap(), None, 30, 300);
     let app = App::launch("settings", None).await;
+    // The content security policy is in force: no eval, no scripts from elsewhere.
+    let eval = app
+        .js("try { eval('1'); return 'allowed'; } catch (e) { return 'blocked'; }")
+        .await;
+    assert_eq!(eval.as_str(), Some("blocked"), "CSP must forbid eval");
     app.wait_for("the demo banner", Duration::from_secs(20), async |a| {
         a.exists("demo-banner").await
     })

@@ -2,13 +2,16 @@
 //! alert feed on the right; dialogs for the quarantine list and settings. All state lives
 //! in a few signals fed by the frame stream; the map is imperative (see `map`).
 
+use crate::alerts::AlertFeed;
 use crate::format;
 use crate::ipc;
 use crate::map::MapView;
-use crate::panels::{AlertFeed, QuarantineDialog, VehiclePanel};
+use crate::panels::{QuarantineDialog, VehiclePanel};
 use crate::settings::SettingsDialog;
 use crate::sparkline;
-use fleet_model::{ConnState, Frame, SearchHit, TrailPoint, Viewport};
+use fleet_model::{
+    Alert, AlertFilter, AlertState, ConnState, Frame, SearchHit, TrailPoint, Viewport,
+};
 use fleetdash_ipc::AppStatus;
 use leptos::prelude::*;
 use serde_json::json;
@@ -48,6 +51,12 @@ pub struct Ui {
     pub settings_open: RwSignal<bool>,
     /// A transient message.
     pub toast: RwSignal<Option<String>>,
+    /// The alert feed as last sent (frames carry it only when it changed).
+    pub alerts: RwSignal<Vec<Alert>>,
+    /// What the feed shows.
+    pub alert_filter: RwSignal<AlertFilter>,
+    /// The alert the keyboard acts on.
+    pub focused_alert: RwSignal<Option<String>>,
 }
 
 impl Ui {
@@ -92,6 +101,9 @@ pub fn App() -> impl IntoView {
         quarantine_open: RwSignal::new(false),
         settings_open: RwSignal::new(false),
         toast: RwSignal::new(None),
+        alerts: RwSignal::new(Vec::new()),
+        alert_filter: RwSignal::new(AlertFilter::default()),
+        focused_alert: RwSignal::new(None),
     };
     provide_context(ui);
     let map_ref = NodeRef::<leptos::html::Div>::new();
@@ -158,7 +170,10 @@ fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
     };
     MAP.with(|m| *m.borrow_mut() = Some(map.clone()));
     install_test_hook(&map);
-    ipc::subscribe(move |f: Frame| {
+    ipc::subscribe(move |mut f: Frame| {
+        if let Some(alerts) = f.alerts.take() {
+            ui.alerts.set(alerts);
+        }
         map.set_frame(&f);
         if ui.follow.get_untracked()
             && let Some(p) = f.selected.as_ref().and_then(|d| d.position.as_ref())
@@ -166,6 +181,7 @@ fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
             map.pan_to(p.lat, p.lng);
         }
         let seq = f.seq;
+        set_hook_number("frame_ts", f.ts_ms as f64);
         set_hook_number("dots", f.dots.len() as f64);
         set_hook_number("clusters", f.clusters.len() as f64);
         ui.frame.set(Some(Arc::new(f)));
@@ -233,6 +249,8 @@ fn Header() -> impl IntoView {
         ui.frame
             .with(|f| f.as_ref().map(|f| f.counters.clone()).unwrap_or_default())
     });
+    let open_alerts =
+        Memo::new(move |_| ui.frame.with(|f| f.as_ref().map_or(0, |f| f.open_alerts)));
     let spark = Memo::new(move |_| {
         ui.frame.with(|f| {
             f.as_ref()
@@ -291,6 +309,12 @@ fn Header() -> impl IntoView {
                     <label>"Lag"</label>
                     <b>{move || counters.with(|c| c.lag.map(|l| format::thousands(l.max(0) as u64)).unwrap_or_else(|| "—".into()))}</b>
                 </div>
+                <button class="counter clickable" data-testid="counter-alerts" data-value=move || open_alerts.get()
+                    title="Show unacknowledged alerts"
+                    on:click=move |_| ui.alert_filter.set(AlertFilter { state: Some(AlertState::Open), ..Default::default() })>
+                    <label>"Unacknowledged"</label>
+                    <b class:hot=move || { open_alerts.get() > 0 }>{move || format::thousands(open_alerts.get())}</b>
+                </button>
                 <div class="counter" data-testid="counter-last-message">
                     <label>"Last message"</label>
                     <b>{last_age}</b>

@@ -64,19 +64,27 @@ pub fn send<A: Serialize + 'static>(cmd: &'static str, args: A) {
     });
 }
 
+/// A frame arrives as JSON bytes (an `ArrayBuffer`), parsed here with serde_json: much
+/// cheaper than walking a parsed JS object graph of thousands of vehicles.
+fn decode_frame(msg: JsValue) -> Result<Frame, String> {
+    if msg.is_instance_of::<js_sys::ArrayBuffer>() {
+        let bytes = js_sys::Uint8Array::new(&msg).to_vec();
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    } else {
+        serde_wasm_bindgen::from_value(msg).map_err(|e| e.to_string())
+    }
+}
+
 /// Subscribes to the frame stream; `on_frame` runs for every frame (≤ 10 Hz).
 pub fn subscribe(mut on_frame: impl FnMut(Frame) + 'static) {
     if !in_tauri() {
         return;
     }
     let channel = TauriChannel::new();
-    let cb =
-        Closure::<dyn FnMut(JsValue)>::new(
-            move |msg: JsValue| match serde_wasm_bindgen::from_value::<Frame>(msg) {
-                Ok(f) => on_frame(f),
-                Err(e) => web_sys::console::error_1(&format!("bad frame: {e}").into()),
-            },
-        );
+    let cb = Closure::<dyn FnMut(JsValue)>::new(move |msg: JsValue| match decode_frame(msg) {
+        Ok(f) => on_frame(f),
+        Err(e) => web_sys::console::error_1(&format!("bad frame: {e}").into()),
+    });
     channel.set_onmessage(&cb);
     // The channel lives as long as the page.
     cb.forget();

@@ -157,6 +157,13 @@ impl MapView {
         self.0.map.set_view(&LatLng::new(lat, lng), z);
     }
 
+    /// Flies (animated pan and zoom) to a point, at street level at least: an operator
+    /// who clicks an alert sees where on the map it is before the panel opens.
+    pub fn fly_to(&self, lat: f64, lng: f64, zoom_at_least: f64) {
+        let z = self.0.map.get_zoom().max(zoom_at_least);
+        self.0.map.fly_to_with_zoom(&LatLng::new(lat, lng), z);
+    }
+
     /// Moves the map (tests and benchmarks drive it this way).
     pub fn set_view(&self, lat: f64, lng: f64, zoom: f64) {
         self.0.map.set_view(&LatLng::new(lat, lng), zoom);

@@ -1,9 +1,9 @@
-//! The side panels: the selected vehicle's details, the alert feed, the quarantine list.
+//! The side panels: the selected vehicle's details and the quarantine list.
 
 use crate::app::Ui;
 use crate::format;
 use crate::ipc;
-use fleet_model::{Alert, AlertState, QuarantineEntry, VehicleDetail, VehicleState};
+use fleet_model::{QuarantineEntry, VehicleDetail, VehicleState};
 use leptos::prelude::*;
 use serde_json::json;
 
@@ -85,78 +85,6 @@ pub fn VehiclePanel() -> impl IntoView {
                 }}
             </aside>
         </Show>
-    }
-}
-
-/// Newest alerts, open first; acknowledge with an optional note.
-#[component]
-pub fn AlertFeed() -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    let alerts = Memo::new(move |_| {
-        ui.frame
-            .with(|f| f.as_ref().map(|f| f.alerts.clone()).unwrap_or_default())
-    });
-    let open = Memo::new(move |_| ui.frame.with(|f| f.as_ref().map_or(0, |f| f.open_alerts)));
-    view! {
-        <aside class="alerts" data-testid="alert-feed">
-            <div class="alerts-head">
-                <h3>"Alerts"</h3>
-                <span class="pill" class:hot=move || { open.get() > 0 }>{move || open.get()}" open"</span>
-            </div>
-            <Show when=move || alerts.with(Vec::is_empty)>
-                <div class="empty">"No alerts. Alerts raised upstream and by fleetdash's rules appear here."</div>
-            </Show>
-            <ul>
-                <For each=move || alerts.get() key=|a| (a.id.clone(), a.state.as_str()) let:a>
-                    <AlertItem alert=a/>
-                </For>
-            </ul>
-        </aside>
-    }
-}
-
-#[component]
-fn AlertItem(alert: Alert) -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    let note = RwSignal::new(String::new());
-    let id = alert.id.clone();
-    let ack = move |_| {
-        let id = id.clone();
-        let n = note.get_untracked();
-        wasm_bindgen_futures::spawn_local(async move {
-            match ipc::invoke::<_, Alert>("ack_alert", &json!({ "alertId": id, "note": n })).await {
-                Ok(a) => ui.notify(format!("Acknowledged: {} on {}", a.rule, a.vehicle)),
-                Err(e) => ui.notify(format!("Not acknowledged: {}", e.message)),
-            }
-        });
-    };
-    let vehicle = alert.vehicle.clone();
-    let is_open = alert.state == AlertState::Open;
-    view! {
-        <li class=format!("alert-item sev-{} st-{}", alert.severity.as_str(), alert.state.as_str())
-            data-testid="alert-item" data-alert-id=alert.id.clone()>
-            <div class="alert-top">
-                <span class="sev">{alert.severity.as_str()}</span>
-                <span class="rule">{alert.rule.clone()}</span>
-                <span class="time">{format::clock(alert.ts_ms)}</span>
-            </div>
-            <div class="msg">{alert.message.clone()}</div>
-            <div class="alert-bottom">
-                <button class="link" on:click=move |_| ui.select(Some(vehicle.clone()), None)>{alert.vehicle.clone()}</button>
-                {match alert.state {
-                    AlertState::Acknowledged => format!("ack'd by {}", alert.acked_by.clone().unwrap_or_default()),
-                    AlertState::Resolved => "resolved".into(),
-                    AlertState::Open => String::new(),
-                }}
-            </div>
-            <Show when=move || is_open>
-                <div class="ack">
-                    <input data-testid="ack-note" placeholder="Note (optional)" prop:value=note
-                        on:input=move |ev| note.set(event_target_value(&ev))/>
-                    <button data-testid="ack-button" on:click=ack.clone()>"Acknowledge"</button>
-                </div>
-            </Show>
-        </li>
     }
 }
 

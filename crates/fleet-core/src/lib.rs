@@ -12,6 +12,7 @@ pub mod engine;
 pub mod geo;
 pub mod history;
 pub mod kafka;
+pub mod notify;
 pub mod redis_geo;
 pub mod rules;
 pub mod sim;

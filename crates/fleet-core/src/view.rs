@@ -50,8 +50,8 @@ pub struct FrameInput<'a> {
     pub viewport: Viewport,
     /// Selected vehicle.
     pub selected: Option<&'a str>,
-    /// Alerts for the feed (newest first).
-    pub alerts: Vec<Alert>,
+    /// The alert feed, when it changed since the previous frame.
+    pub alerts: Option<Vec<Alert>>,
     /// Vehicles with an open alert.
     pub alerting: &'a HashSet<String>,
     /// Open alerts in total.
@@ -242,7 +242,7 @@ mod tests {
         FrameInput {
             viewport: vp,
             selected: Some("car-00003"),
-            alerts: vec![],
+            alerts: None,
             alerting,
             open_alerts: 0,
             demo: false,

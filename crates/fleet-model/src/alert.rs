@@ -93,6 +93,42 @@ pub struct Alert {
     pub resolved_ms: Option<i64>,
 }
 
+/// Which alerts the feed shows; every field narrows it, `None`/empty = any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertFilter {
+    /// Only this severity.
+    pub severity: Option<Severity>,
+    /// Only this rule (`headlights_on`, an upstream rule name, …).
+    pub rule: Option<String>,
+    /// Only this state.
+    pub state: Option<AlertState>,
+    /// Only vehicles whose id contains this text (case-insensitive).
+    pub vehicle: Option<String>,
+}
+
+impl AlertFilter {
+    /// True when the filter lets every alert through.
+    pub fn is_empty(&self) -> bool {
+        self.severity.is_none()
+            && self.rule.is_none()
+            && self.state.is_none()
+            && self.vehicle.as_deref().is_none_or(str::is_empty)
+    }
+
+    /// Whether `a` passes (the cache applies the same test in SQL; this one is for tests and
+    /// for alerts that are already in memory).
+    pub fn matches(&self, a: &Alert) -> bool {
+        self.severity.is_none_or(|s| a.severity == s)
+            && self.rule.as_deref().is_none_or(|r| a.rule == r)
+            && self.state.is_none_or(|s| a.state == s)
+            && self
+                .vehicle
+                .as_deref()
+                .is_none_or(|v| a.vehicle.to_lowercase().contains(&v.to_lowercase()))
+    }
+}
+
 /// An acknowledgement, as published on `fleet.alert-acks.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ack {
@@ -139,5 +175,65 @@ mod tests {
         assert_ne!(a, alert_id("headlights_on", "car-1", 1_700_000_000_001));
         assert_ne!(a, alert_id("low_battery", "car-1", 1_700_000_000_000));
         assert!(a.starts_with("headlights_on-"));
+    }
+
+    fn alert(rule: &str, vehicle: &str, severity: Severity, state: AlertState) -> Alert {
+        Alert {
+            id: alert_id(rule, vehicle, 1),
+            vehicle: vehicle.into(),
+            rule: rule.into(),
+            severity,
+            message: String::new(),
+            ts_ms: 1,
+            state,
+            acked_by: None,
+            acked_ms: None,
+            ack_note: None,
+            resolved_ms: None,
+        }
+    }
+
+    #[test]
+    fn filters_narrow_by_every_field() {
+        let a = alert("overspeed", "Car-0042", Severity::Warning, AlertState::Open);
+        assert!(AlertFilter::default().matches(&a));
+        assert!(AlertFilter::default().is_empty());
+        let f = |f: AlertFilter| f.matches(&a);
+        assert!(f(AlertFilter {
+            vehicle: Some("car-004".into()),
+            ..Default::default()
+        }));
+        assert!(!f(AlertFilter {
+            vehicle: Some("car-005".into()),
+            ..Default::default()
+        }));
+        assert!(f(AlertFilter {
+            severity: Some(Severity::Warning),
+            ..Default::default()
+        }));
+        assert!(!f(AlertFilter {
+            severity: Some(Severity::Critical),
+            ..Default::default()
+        }));
+        assert!(!f(AlertFilter {
+            rule: Some("low_fuel".into()),
+            ..Default::default()
+        }));
+        assert!(!f(AlertFilter {
+            state: Some(AlertState::Resolved),
+            ..Default::default()
+        }));
+        assert!(f(AlertFilter {
+            rule: Some("overspeed".into()),
+            state: Some(AlertState::Open),
+            ..Default::default()
+        }));
+        assert!(
+            AlertFilter {
+                vehicle: Some(String::new()),
+                ..Default::default()
+            }
+            .is_empty()
+        );
     }
 }

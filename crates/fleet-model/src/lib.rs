@@ -8,7 +8,7 @@ pub mod counters;
 pub mod sample;
 pub mod ui;
 
-pub use alert::{Ack, Alert, AlertState, Severity, alert_id};
+pub use alert::{Ack, Alert, AlertFilter, AlertState, Severity, alert_id};
 pub use counters::{ConnState, FleetCounters, TopicCounters};
 pub use sample::{
     PositionSample, RejectReason, Source, StatusFields, StatusSample, TopicKind, VehicleId,

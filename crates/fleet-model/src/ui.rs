@@ -111,8 +111,10 @@ pub struct Frame {
     pub clusters: Vec<Cluster>,
     /// The selected vehicle, refreshed every frame.
     pub selected: Option<VehicleDetail>,
-    /// Newest alerts (open and acknowledged first), for the feed.
-    pub alerts: Vec<Alert>,
+    /// The alert feed (open first, then acknowledged, then resolved; newest first within
+    /// each) through the window's filter — only when it changed since this stream's previous
+    /// frame (`None` = keep showing what you have), so a quiet feed costs nothing per frame.
+    pub alerts: Option<Vec<Alert>>,
     /// Open (unacknowledged) alerts in total.
     pub open_alerts: u64,
     /// Running the embedded demo (show the banner).

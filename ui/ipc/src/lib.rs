@@ -22,6 +22,8 @@ pub struct AppStatus {
     pub tile_url: String,
     /// App version.
     pub version: String,
+    /// Unacknowledged critical alerts escalate (are highlighted) after this many seconds.
+    pub escalate_after_s: f64,
 }
 
 /// One `[[kafka.topics]]` entry as the settings form edits it.

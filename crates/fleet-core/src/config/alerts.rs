@@ -18,6 +18,9 @@ pub struct AlertsConfig {
     /// An unacknowledged critical alert escalates (notifies again, highlighted) after this (s).
     #[serde(default = "default_escalate")]
     pub escalate_after_s: f64,
+    /// Desktop notifications for warning and critical alerts (and escalations).
+    #[serde(default = "yes")]
+    pub desktop_notifications: bool,
     /// Engine off, doors closed, headlights on.
     #[serde(default)]
     pub headlights_on: DurationRule,
@@ -46,6 +49,7 @@ impl Default for AlertsConfig {
         Self {
             enabled: true,
             escalate_after_s: default_escalate(),
+            desktop_notifications: true,
             headlights_on: DurationRule::default(),
             low_battery: default_low_battery(),
             low_fuel: default_low_fuel(),

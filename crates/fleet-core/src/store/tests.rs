@@ -1,5 +1,7 @@
 use super::*;
-use fleet_model::{Ack, Alert, AlertState, PositionSample, RejectReason, Severity, Source};
+use fleet_model::{
+    Ack, Alert, AlertFilter, AlertState, PositionSample, RejectReason, Severity, Source,
+};
 
 fn pos(v: &str, ts: i64) -> PositionSample {
     PositionSample {
@@ -233,11 +235,24 @@ async fn feed_orders_by_state_then_time_and_alert_changes_are_versioned() {
     .unwrap();
     w.flush().await.unwrap();
     assert_eq!(w.committed().borrow().alerts_version, v0 + 1);
-    let f = store.feed(10).await.unwrap();
+    let all = AlertFilter::default();
+    let f = store.feed(&all, 10).await.unwrap();
     let ids: Vec<_> = f.alerts.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["new-open", "old-open", "resolved"]);
     assert_eq!((f.open, f.alerting.len()), (2, 1));
-    assert_eq!(store.feed(1).await.unwrap().alerts.len(), 1);
+    assert_eq!(store.feed(&all, 1).await.unwrap().alerts.len(), 1);
+    let resolved = AlertFilter {
+        state: Some(AlertState::Resolved),
+        ..Default::default()
+    };
+    let f = store.feed(&resolved, 10).await.unwrap();
+    let ids: Vec<_> = f.alerts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["resolved"]);
+    assert_eq!(f.open, 2, "the open count is the fleet's, not the filter's");
+    let open = store.open_alerts_at_least(Severity::Info).await.unwrap();
+    let ids: Vec<_> = open.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["old-open", "new-open"], "oldest first");
+    assert_eq!(store.alert_rules().await.unwrap().len(), 1);
     w.alerts_changed().await;
     w.flush().await.unwrap();
     assert_eq!(w.committed().borrow().alerts_version, v0 + 2);

@@ -3,8 +3,8 @@
 
 use super::read::parse_alert;
 use super::{Store, StoreError};
-use fleet_model::Alert;
-use sqlx::Row;
+use fleet_model::{Alert, AlertFilter, AlertState, Severity};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 impl Store {
     /// A vehicle's history since `from_ms`, oldest first, at most `limit` points (the newest).
@@ -110,22 +110,43 @@ pub struct AlertFeed {
 }
 
 impl Store {
-    /// The alert feed: up to `limit` alerts, each state read through the (state, ts) index so
-    /// the cost does not grow with the history of resolved alerts.
-    pub async fn feed(&self, limit: i64) -> Result<AlertFeed, StoreError> {
+    /// The alert feed through `filter`: up to `limit` alerts, each state read through the
+    /// (state, ts) index so the cost does not grow with the history of resolved alerts. The
+    /// open count and the alerting vehicles are the whole fleet's, whatever the filter.
+    pub async fn feed(&self, filter: &AlertFilter, limit: i64) -> Result<AlertFeed, StoreError> {
         let mut alerts = Vec::new();
-        for state in ["open", "acknowledged", "resolved"] {
+        let states = match filter.state {
+            Some(s) => vec![s],
+            None => vec![
+                AlertState::Open,
+                AlertState::Acknowledged,
+                AlertState::Resolved,
+            ],
+        };
+        for state in states {
             let left = limit - alerts.len() as i64;
             if left <= 0 {
                 break;
             }
-            let rows =
-                sqlx::query("SELECT * FROM alerts WHERE state = ?1 ORDER BY ts DESC LIMIT ?2")
-                    .bind(state)
-                    .bind(left)
-                    .fetch_all(self.pool())
-                    .await
-                    .map_err(|e| self.err(e))?;
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM alerts WHERE state = ");
+            q.push_bind(state.as_str());
+            if let Some(s) = filter.severity {
+                q.push(" AND severity = ").push_bind(s.as_str());
+            }
+            if let Some(r) = &filter.rule {
+                q.push(" AND rule = ").push_bind(r.clone());
+            }
+            if let Some(v) = filter.vehicle.as_deref().filter(|v| !v.is_empty()) {
+                q.push(" AND instr(lower(vehicle), ")
+                    .push_bind(v.to_lowercase())
+                    .push(") > 0");
+            }
+            q.push(" ORDER BY ts DESC LIMIT ").push_bind(left);
+            let rows = q
+                .build()
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?;
             alerts.extend(rows.iter().map(parse_alert));
         }
         let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE state = 'open'")
@@ -142,5 +163,34 @@ impl Store {
             open: open as u64,
             alerting,
         })
+    }
+
+    /// Every rule name that has raised an alert here (the feed's rule filter offers these).
+    pub async fn alert_rules(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT DISTINCT rule FROM alerts ORDER BY rule")
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Open alerts at or above `min` severity, oldest first (desktop notifications and
+    /// escalation watch these).
+    pub async fn open_alerts_at_least(&self, min: Severity) -> Result<Vec<Alert>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT * FROM alerts WHERE state = 'open' AND severity IN (",
+        );
+        let mut list = q.separated(", ");
+        for s in [Severity::Info, Severity::Warning, Severity::Critical] {
+            if s >= min {
+                list.push_bind(s.as_str());
+            }
+        }
+        q.push(") ORDER BY ts");
+        let rows = q
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(parse_alert).collect())
     }
 }

@@ -1,0 +1,279 @@
+//! Which alerts deserve a desktop notification, and when an unacknowledged critical alert
+//! escalates. Pure logic over the list of open alerts (the app delivers the notices), so
+//! "notify once, escalate once, never flood the desktop" is unit-tested here rather than
+//! in a window.
+
+use fleet_model::{Alert, Severity};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// More notices than this in one step are folded into one summary: fifty notifications
+/// stacked on the desktop help nobody.
+const MAX_SINGLE: usize = 3;
+
+/// Why a notice was raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    /// A warning or critical alert opened.
+    Raised,
+    /// A critical alert stayed unacknowledged for `escalate_after_s`.
+    Escalated,
+    /// Several at once (or what was already open at start-up), folded into one.
+    Summary,
+}
+
+/// One desktop notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Why.
+    pub kind: NoticeKind,
+    /// The most severe alert it is about.
+    pub severity: Severity,
+    /// Notification title.
+    pub title: String,
+    /// Notification body.
+    pub body: String,
+    /// The alerts it covers.
+    pub alert_ids: Vec<String>,
+}
+
+/// Decides the notices; one per desktop, fed the open alerts every second or so.
+#[derive(Debug)]
+pub struct Notifier {
+    escalate_after_ms: i64,
+    notified: HashSet<String>,
+    escalated: HashSet<String>,
+    primed: bool,
+}
+
+impl Notifier {
+    /// A notifier escalating unacknowledged critical alerts after `escalate_after_s`.
+    pub fn new(escalate_after_s: f64) -> Self {
+        Notifier {
+            escalate_after_ms: (escalate_after_s * 1000.0).round() as i64,
+            notified: HashSet::new(),
+            escalated: HashSet::new(),
+            primed: false,
+        }
+    }
+
+    /// Whether `a` is an escalated alert at `now_ms` (the UI highlights the same ones).
+    pub fn is_escalated(a: &Alert, escalate_after_ms: i64, now_ms: i64) -> bool {
+        a.severity == Severity::Critical
+            && a.state == fleet_model::AlertState::Open
+            && now_ms - a.ts_ms >= escalate_after_ms
+    }
+
+    /// The notices to show now, given every open alert (any severity; info is ignored).
+    /// The first call only summarises what is already open, so starting the app on a busy
+    /// fleet gives one notification, not hundreds.
+    pub fn step(&mut self, open: &[Alert], now_ms: i64) -> Vec<Notice> {
+        let relevant: Vec<&Alert> = open
+            .iter()
+            .filter(|a| a.severity >= Severity::Warning)
+            .collect();
+        let ids: HashSet<&str> = relevant.iter().map(|a| a.id.as_str()).collect();
+        // Acknowledged or resolved alerts leave the sets, so they stay as small as the feed.
+        self.notified.retain(|id| ids.contains(id.as_str()));
+        self.escalated.retain(|id| ids.contains(id.as_str()));
+        let mut raised = Vec::new();
+        let mut escalated = Vec::new();
+        for a in relevant {
+            if self.notified.insert(a.id.clone()) {
+                raised.push(a);
+            }
+            if Self::is_escalated(a, self.escalate_after_ms, now_ms)
+                && self.escalated.insert(a.id.clone())
+            {
+                escalated.push(a);
+            }
+        }
+        let first = !self.primed;
+        self.primed = true;
+        if raised.is_empty() && escalated.is_empty() {
+            return Vec::new();
+        }
+        if first || raised.len() + escalated.len() > MAX_SINGLE {
+            return vec![summary(&raised, &escalated, first)];
+        }
+        let mut out: Vec<Notice> = raised
+            .iter()
+            .map(|a| single(a, NoticeKind::Raised))
+            .collect();
+        out.extend(escalated.iter().map(|a| single(a, NoticeKind::Escalated)));
+        out
+    }
+}
+
+fn single(a: &Alert, kind: NoticeKind) -> Notice {
+    let title = match kind {
+        NoticeKind::Escalated => format!(
+            "ESCALATED: {} on {} still unacknowledged",
+            a.rule, a.vehicle
+        ),
+        _ => format!("{}: {} on {}", a.severity.as_str(), a.rule, a.vehicle),
+    };
+    Notice {
+        kind,
+        severity: a.severity,
+        title,
+        body: a.message.clone(),
+        alert_ids: vec![a.id.clone()],
+    }
+}
+
+fn summary(raised: &[&Alert], escalated: &[&Alert], at_start: bool) -> Notice {
+    let critical = raised
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .count();
+    let mut parts = Vec::new();
+    if !raised.is_empty() {
+        let what = if at_start { "open" } else { "new" };
+        parts.push(format!(
+            "{} {what} alert{} ({critical} critical, {} warning)",
+            raised.len(),
+            if raised.len() == 1 { "" } else { "s" },
+            raised.len() - critical
+        ));
+    }
+    if !escalated.is_empty() {
+        parts.push(format!(
+            "{} critical unacknowledged past the escalation time",
+            escalated.len()
+        ));
+    }
+    let severity = raised
+        .iter()
+        .chain(escalated)
+        .map(|a| a.severity)
+        .max()
+        .unwrap_or(Severity::Warning);
+    let mut ids: Vec<String> = raised.iter().map(|a| a.id.clone()).collect();
+    ids.extend(escalated.iter().map(|a| a.id.clone()));
+    ids.dedup();
+    Notice {
+        kind: NoticeKind::Summary,
+        severity,
+        title: if escalated.is_empty() {
+            "fleetdash: alerts need attention".into()
+        } else {
+            "fleetdash: ESCALATED alerts".into()
+        },
+        body: parts.join("; "),
+        alert_ids: ids,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_model::AlertState;
+
+    fn alert(id: &str, severity: Severity, ts_ms: i64) -> Alert {
+        Alert {
+            id: id.into(),
+            vehicle: format!("car-{id}"),
+            rule: "overspeed".into(),
+            severity,
+            message: "m".into(),
+            ts_ms,
+            state: AlertState::Open,
+            acked_by: None,
+            acked_ms: None,
+            ack_note: None,
+            resolved_ms: None,
+        }
+    }
+
+    #[test]
+    fn start_up_is_one_summary_then_each_new_alert_once() {
+        let mut n = Notifier::new(60.0);
+        let open = vec![
+            alert("a", Severity::Warning, 0),
+            alert("b", Severity::Critical, 0),
+        ];
+        let first = n.step(&open, 1_000);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].kind, NoticeKind::Summary);
+        assert_eq!(first[0].severity, Severity::Critical);
+        assert!(
+            first[0]
+                .body
+                .contains("2 open alerts (1 critical, 1 warning)"),
+            "{first:?}"
+        );
+        assert!(
+            n.step(&open, 2_000).is_empty(),
+            "nothing new, nothing shown"
+        );
+        let mut more = open.clone();
+        more.push(alert("c", Severity::Warning, 1_500));
+        let next = n.step(&more, 3_000);
+        assert_eq!(next.len(), 1);
+        assert_eq!(
+            (next[0].kind, next[0].alert_ids.clone()),
+            (NoticeKind::Raised, vec!["c".to_string()])
+        );
+        assert!(n.step(&more, 4_000).is_empty());
+    }
+
+    #[test]
+    fn info_is_never_notified() {
+        let mut n = Notifier::new(60.0);
+        assert!(n.step(&[], 0).is_empty());
+        assert!(
+            n.step(&[alert("i", Severity::Info, 0)], 10_000_000)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn critical_escalates_once_at_exactly_the_threshold_unless_acknowledged() {
+        let mut n = Notifier::new(60.0);
+        n.step(&[], 0);
+        let crit = vec![alert("x", Severity::Critical, 10_000)];
+        assert_eq!(n.step(&crit, 10_000)[0].kind, NoticeKind::Raised);
+        assert!(n.step(&crit, 69_999).is_empty(), "1 ms early");
+        let esc = n.step(&crit, 70_000);
+        assert_eq!(esc.len(), 1);
+        assert_eq!(esc[0].kind, NoticeKind::Escalated);
+        assert!(esc[0].title.starts_with("ESCALATED"));
+        assert!(n.step(&crit, 200_000).is_empty(), "escalates once");
+        // acknowledged (no longer open): forgotten, no escalation
+        let mut n = Notifier::new(60.0);
+        n.step(&[], 0);
+        let warn = vec![alert("w", Severity::Warning, 0)];
+        n.step(&warn, 0);
+        assert!(
+            n.step(&warn, 1_000_000).is_empty(),
+            "warnings do not escalate"
+        );
+        assert!(n.step(&[], 1_000_001).is_empty());
+    }
+
+    #[test]
+    fn a_burst_is_folded_into_one_summary() {
+        let mut n = Notifier::new(60.0);
+        n.step(&[], 0);
+        let burst: Vec<Alert> = (0..10)
+            .map(|i| alert(&i.to_string(), Severity::Warning, 5))
+            .collect();
+        let out = n.step(&burst, 10);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, NoticeKind::Summary);
+        assert_eq!(out[0].alert_ids.len(), 10);
+        assert!(out[0].body.starts_with("10 new alerts"), "{}", out[0].body);
+    }
+
+    #[test]
+    fn clock_skewed_alerts_from_the_future_do_not_escalate_early() {
+        let mut n = Notifier::new(60.0);
+        n.step(&[], 0);
+        let future = vec![alert("f", Severity::Critical, 500_000)];
+        assert_eq!(n.step(&future, 100_000)[0].kind, NoticeKind::Raised);
+        assert!(n.step(&future, 559_999).is_empty());
+        assert_eq!(n.step(&future, 560_000)[0].kind, NoticeKind::Escalated);
+    }
+}
