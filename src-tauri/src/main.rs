@@ -10,6 +10,7 @@ mod host;
 mod settings;
 mod stream;
 mod watch;
+mod webview;
 
 use clap::Parser;
 use fleet_core::Config;
@@ -79,6 +80,7 @@ fn main() {
         .setup(move |app| {
             let host = app.state::<Arc<Host>>().inner().clone();
             watch::spawn(app.handle().clone(), host.clone(), notices);
+            webview::tune(app.handle());
             if let Some(mode) = mode {
                 tauri::async_runtime::spawn(async move {
                     if let Err(e) = host.switch(mode).await {
