@@ -106,6 +106,22 @@ fn app_pid(driver: u32) -> u32 {
         .expect("the app's pid")
 }
 
+/// Lets the page settle, then measures what fleetdash and the baseline are compared on:
+/// frames per second while panning and zooming, and RSS per process; saves a screenshot.
+async fn settle_and_measure(app: &App, shot: &str) -> (f64, Vec<(String, f64)>) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let fps = app
+        .client
+        .execute_async(FPS_JS, vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap_or(0.0);
+    let rss = tree_rss_mib(app_pid(app.driver_pid()));
+    app.screenshot(shot).await;
+    (fps, rss)
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -131,16 +147,7 @@ async fn bench_ui() {
             >= VEHICLES
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let fps = app
-        .client
-        .execute_async(FPS_JS, vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap_or(0.0);
-    let rss = tree_rss_mib(app_pid(app.driver_pid()));
-    app.screenshot("bench-app").await;
+    let (fps, rss) = settle_and_measure(&app, "bench-app").await;
 
     // Latency: move a marked vehicle and time its marker's move on screen.
     app.js("window.__fleetdash.setView(37.4979, 127.0276, 16); return true")
@@ -212,16 +219,7 @@ async fn bench_ui() {
         .goto("tauri://localhost/bench/baseline.html?n=20000")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let base_fps = app
-        .client
-        .execute_async(FPS_JS, vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap_or(0.0);
-    let base_rss = tree_rss_mib(app_pid(app.driver_pid()));
-    app.screenshot("bench-baseline").await;
+    let (base_fps, base_rss) = settle_and_measure(&app, "bench-baseline").await;
     eprintln!("\n== UI benchmark: {VEHICLES} vehicles at 1 Hz ==");
     eprintln!(
         "fleetdash : {fps:6.1} fps panning/zooming | latency p50 {p50:.0} ms, p99 {p99:.0} ms ({} samples) | RSS {:.0} MiB",

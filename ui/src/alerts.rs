@@ -51,12 +51,10 @@ fn show_vehicle(ui: Ui, vehicle: String) {
     });
 }
 
-/// Whether the UI highlights `a` as escalated at `now_ms`.
+/// Whether the UI highlights `a` as escalated at `now_ms` (not before the app status, which
+/// carries `escalate_after_s`, has arrived).
 fn escalated(a: &Alert, escalate_after_s: f64, now_ms: i64) -> bool {
-    escalate_after_s > 0.0
-        && a.state == AlertState::Open
-        && a.severity == Severity::Critical
-        && (now_ms - a.ts_ms) as f64 >= escalate_after_s * 1000.0
+    escalate_after_s > 0.0 && a.is_escalated((escalate_after_s * 1000.0).round() as i64, now_ms)
 }
 
 /// The feed with its filter bar; also owns the keyboard shortcuts.

@@ -58,13 +58,6 @@ impl Notifier {
         }
     }
 
-    /// Whether `a` is an escalated alert at `now_ms` (the UI highlights the same ones).
-    pub fn is_escalated(a: &Alert, escalate_after_ms: i64, now_ms: i64) -> bool {
-        a.severity == Severity::Critical
-            && a.state == fleet_model::AlertState::Open
-            && now_ms - a.ts_ms >= escalate_after_ms
-    }
-
     /// The notices to show now, given every open alert (any severity; info is ignored).
     /// The first call only summarises what is already open, so starting the app on a busy
     /// fleet gives one notification, not hundreds.
@@ -83,8 +76,7 @@ impl Notifier {
             if self.notified.insert(a.id.clone()) {
                 raised.push(a);
             }
-            if Self::is_escalated(a, self.escalate_after_ms, now_ms)
-                && self.escalated.insert(a.id.clone())
+            if a.is_escalated(self.escalate_after_ms, now_ms) && self.escalated.insert(a.id.clone())
             {
                 escalated.push(a);
             }

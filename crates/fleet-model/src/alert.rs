@@ -93,6 +93,17 @@ pub struct Alert {
     pub resolved_ms: Option<i64>,
 }
 
+impl Alert {
+    /// Whether this alert is escalated at `now_ms`: critical, still open, and raised at
+    /// least `escalate_after_ms` ago. The desktop notifier and the feed's highlight both ask
+    /// this, so they always agree.
+    pub fn is_escalated(&self, escalate_after_ms: i64, now_ms: i64) -> bool {
+        self.severity == Severity::Critical
+            && self.state == AlertState::Open
+            && now_ms - self.ts_ms >= escalate_after_ms
+    }
+}
+
 /// Which alerts the feed shows; every field narrows it, `None`/empty = any.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
