@@ -7,6 +7,7 @@
 mod commands;
 mod error;
 mod host;
+mod memory;
 mod settings;
 mod stream;
 mod watch;
@@ -30,6 +31,7 @@ struct Args {
 }
 
 fn main() {
+    memory::bound_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -5,8 +5,10 @@
 //! The binaries are the ones `./dev test` builds before running the tests (`fleetdash`,
 //! `fleetctl` in the same target dir as this test executable).
 
+mod desktop;
 mod display;
 
+pub use desktop::Desktop;
 pub use display::Xvfb;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -110,6 +112,7 @@ pub struct App {
     pub client: Client,
     name: String,
     _driver: Guard,
+    desktop: Desktop,
     _xvfb: Xvfb,
     home: tempfile::TempDir,
 }
@@ -129,6 +132,7 @@ impl App {
             .prefix("fleetdash-e2e-home-")
             .tempdir()
             .expect("temp home");
+        let desktop = Desktop::start(xvfb.display(), home.path()).unwrap_or_else(|e| panic!("{e}"));
         let cfg_path = home.path().join("fleetdash.toml");
         if let Some(c) = config {
             std::fs::write(&cfg_path, c).expect("writing the config");
@@ -137,6 +141,7 @@ impl App {
         let mut cmd = Command::new("WebKitWebDriver");
         cmd.arg(format!("--port={port}"))
             .env("DISPLAY", xvfb.display())
+            .env("DBUS_SESSION_BUS_ADDRESS", desktop.bus_address())
             .env("TAURI_WEBVIEW_AUTOMATION", "true")
             .env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path().join("config"))
@@ -182,6 +187,7 @@ impl App {
             client,
             name: name.into(),
             _driver: driver,
+            desktop,
             _xvfb: xvfb,
             home,
         };
@@ -195,6 +201,11 @@ impl App {
     /// The WebKitWebDriver process (the app is its child).
     pub fn driver_pid(&self) -> u32 {
         self._driver.0.id()
+    }
+
+    /// The window's desktop session (its bus and notification daemon).
+    pub fn desktop(&self) -> &Desktop {
+        &self.desktop
     }
 
     /// The app's private home directory (XDG dirs live under it).
@@ -301,7 +312,6 @@ impl App {
     }
 }
 
-/// CSS selector of a test hook.
 /// The SPEC §1 topics every window test creates.
 pub const TOPICS: [&str; 5] = [
     "cars.gps.json",
@@ -329,6 +339,7 @@ pub async fn broker(durable: bool) -> fleet_testkit::Broker {
     .expect("broker start thread")
 }
 
+/// CSS selector of a test hook.
 pub fn sel(testid: &str) -> String {
     format!("[data-testid=\"{testid}\"]")
 }

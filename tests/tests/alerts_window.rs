@@ -1,6 +1,6 @@
 //! The alert feed in the real window (issue 4): alerts produced to a real broker appear in
 //! the feed and in the window title, the filters narrow the feed, a critical alert notifies
-//! the desktop and escalates, clicking an alert opens its vehicle on the map, and alerts are
+//! the desktop (a real notification daemon on the test's own session bus) and escalates, clicking an alert opens its vehicle on the map, and alerts are
 //! acknowledged by keyboard and with a note — checked in the window and in the cache.
 
 use fantoccini::Locator;
@@ -61,6 +61,18 @@ async fn notices(app: &App) -> Vec<Value> {
         .await
         .unwrap_or(Value::Null);
     serde_json::from_value(v).unwrap_or_default()
+}
+
+/// Polls a check outside the window (the desktop session) for up to 5 s.
+async fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn press(app: &App, key: char) {
@@ -199,6 +211,18 @@ async fn alert_feed_filters_notifies_escalates_and_acknowledges() {
         ids.contains(&"up-crit") && ids.contains(&"up-warn") && !ids.contains(&"up-info"),
         "{raised:?}"
     );
+    // …and they really reached the desktop: Notify calls on the session bus, accepted by
+    // the notification daemon.
+    let titles: Vec<String> = raised
+        .iter()
+        .filter_map(|n| n["title"].as_str().map(str::to_string))
+        .collect();
+    wait_until("the notifications on the session bus", || {
+        let sent = app.desktop().notified_summaries();
+        titles.iter().all(|t| sent.contains(t))
+            && app.desktop().daemon_count() as usize >= titles.len()
+    })
+    .await;
 
     // The unacknowledged critical alert escalates: highlighted and notified again.
     app.wait_for(
@@ -220,6 +244,17 @@ async fn alert_feed_filters_notifies_escalates_and_acknowledges() {
         Some("false"),
         "warnings do not escalate"
     );
+    let escalation: Vec<String> = notices(&app)
+        .await
+        .iter()
+        .filter(|n| n["kind"] == "escalated")
+        .filter_map(|n| n["title"].as_str().map(str::to_string))
+        .collect();
+    wait_until("the escalation on the session bus", || {
+        let sent = app.desktop().notified_summaries();
+        escalation.iter().all(|t| sent.contains(t))
+    })
+    .await;
     app.screenshot("02-escalated").await;
 
     // Click the critical alert: the map flies to its vehicle and its panel opens.

@@ -3,6 +3,8 @@
 //! - frames per second while panning and zooming (requestAnimationFrame in the page),
 //! - Kafka-message-to-screen latency of a marked vehicle (p50/p99),
 //! - total RSS of the app's processes (the shell and its WebKit processes),
+//! - produce-to-feed latency of alerts (issue 4): a status message that trips the low-battery
+//!   rule until its alert is in the window's feed,
 //!
 //! beside a baseline in the same run: plain Leaflet, one `L.circleMarker` per vehicle on the
 //! canvas renderer, updated every second, loaded into the same window.
@@ -18,6 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const VEHICLES: u32 = 20_000;
 /// Latency samples (one marked message each).
 const SAMPLES: u32 = 120;
+/// Alert probes (one new vehicle with a low battery each).
+const ALERT_PROBES: u32 = 60;
 /// Pans and zooms every animation frame for `ms`, returns frames per second.
 const FPS_JS: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -39,9 +43,74 @@ fn now_ms() -> f64 {
         * 1000.0
 }
 
-/// VmRSS (MiB) of `root` and all its descendants, by process name (the shell, WebKit's web
-/// and network processes), summed per name.
-fn tree_rss_mib(root: u32) -> Vec<(String, f64)> {
+/// Memory of one process (MiB), from `/proc/PID/smaps_rollup`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mem {
+    /// Resident set: what the issue's target counts. Pages of shared libraries (WebKit's
+    /// are mapped by the shell and by each WebKit process) count once per process.
+    rss: f64,
+    /// Proportional set: shared pages split among the processes mapping them, so the sum
+    /// over processes is the real footprint.
+    pss: f64,
+    /// Private heap and the like (anonymous pages).
+    anon: f64,
+}
+
+impl std::ops::AddAssign for Mem {
+    fn add_assign(&mut self, o: Mem) {
+        self.rss += o.rss;
+        self.pss += o.pss;
+        self.anon += o.anon;
+    }
+}
+
+fn mem_of(pid: u32) -> Option<Mem> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    Some(Mem {
+        rss: field("Rss:"),
+        pss: field("Pss:"),
+        anon: field("Anonymous:"),
+    })
+}
+
+/// Resident MiB of `root` and its descendants from `/proc/PID/statm` (cheap counters).
+fn tree_statm_mib(root: u32) -> f64 {
+    let page_kib = 4.0;
+    descendants(root)
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/statm")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|pages| pages * page_kib / 1024.0)
+        .sum()
+}
+
+/// Memory of `root` and all its descendants, by process name (the shell, WebKit's web and
+/// network processes), summed per name.
+fn tree_mem(root: u32) -> Vec<(String, Mem)> {
+    let mut by_name: Vec<(String, Mem)> = Vec::new();
+    for p in descendants(root) {
+        if let (Ok(name), Some(m)) = (
+            std::fs::read_to_string(format!("/proc/{p}/comm")),
+            mem_of(p),
+        ) {
+            let name = name.trim().to_string();
+            match by_name.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => *v += m,
+                None => by_name.push((name, m)),
+            }
+        }
+    }
+    by_name
+}
+
+/// `root` and every process below it.
+fn descendants(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -55,41 +124,25 @@ fn tree_rss_mib(root: u32) -> Vec<(String, f64)> {
             children.entry(ppid).or_default().push(pid);
         }
     }
-    let mut stack = vec![root];
-    let mut by_name: Vec<(String, f64)> = Vec::new();
+    let (mut stack, mut all) = (vec![root], Vec::new());
     while let Some(p) = stack.pop() {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/status"))
-            && let Some(l) = s.lines().find(|l| l.starts_with("VmRSS:"))
-        {
-            let kb: f64 = l
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0);
-            let name = s
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix("Name:"))
-                .unwrap_or("?")
-                .trim()
-                .to_string();
-            match by_name.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, v)) => *v += kb / 1024.0,
-                None => by_name.push((name, kb / 1024.0)),
-            }
-        }
+        all.push(p);
         stack.extend(children.get(&p).into_iter().flatten());
     }
-    by_name
+    all
 }
 
-fn total(rss: &[(String, f64)]) -> f64 {
-    rss.iter().map(|(_, v)| v).sum()
+fn total(mem: &[(String, Mem)]) -> Mem {
+    let mut t = Mem::default();
+    for (_, m) in mem {
+        t += *m;
+    }
+    t
 }
 
-fn breakdown(rss: &[(String, f64)]) -> String {
-    rss.iter()
-        .map(|(n, v)| format!("{n} {v:.0}"))
+fn breakdown(mem: &[(String, Mem)]) -> String {
+    mem.iter()
+        .map(|(n, m)| format!("{n} {:.0} (pss {:.0}, anon {:.0})", m.rss, m.pss, m.anon))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -108,7 +161,7 @@ fn app_pid(driver: u32) -> u32 {
 
 /// Lets the page settle, then measures what fleetdash and the baseline are compared on:
 /// frames per second while panning and zooming, and RSS per process; saves a screenshot.
-async fn settle_and_measure(app: &App, shot: &str) -> (f64, Vec<(String, f64)>) {
+async fn settle_and_measure(app: &App, shot: &str) -> (f64, Vec<(String, Mem)>) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let fps = app
         .client
@@ -117,7 +170,7 @@ async fn settle_and_measure(app: &App, shot: &str) -> (f64, Vec<(String, f64)>) 
         .unwrap()
         .as_f64()
         .unwrap_or(0.0);
-    let rss = tree_rss_mib(app_pid(app.driver_pid()));
+    let rss = tree_mem(app_pid(app.driver_pid()));
     app.screenshot(shot).await;
     (fps, rss)
 }
@@ -125,6 +178,49 @@ async fn settle_and_measure(app: &App, shot: &str) -> (f64, Vec<(String, f64)>) 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Produces, per probe, a status message for a new vehicle whose battery is below the
+/// low-battery threshold, and times it until its alert (known id) is in the feed.
+async fn alert_to_feed(app: &App, producer: &std::sync::Arc<Producer>) -> (f64, f64) {
+    let mut lat = Vec::new();
+    for i in 0..ALERT_PROBES {
+        let vehicle = format!("alert-probe-{i:03}");
+        let ts = now_ms() as i64;
+        let id = fleet_model::alert_id("low_battery", &vehicle, ts);
+        let wait = format!(
+            "const done = arguments[arguments.length - 1]; const t0 = Date.now();
+             (function f() {{ if (document.querySelector('[data-alert-id=\"{id}\"]')) done(Date.now());
+               else if (Date.now() - t0 > 10000) done(null); else requestAnimationFrame(f); }})();"
+        );
+        let payload = format!(
+            r#"{{"ts":{ts},"engine":"on","doors":"closed","headlights":"off","battery":4}}"#
+        );
+        let client = app.client.clone();
+        let seen = tokio::spawn(async move { client.execute_async(&wait, vec![]).await });
+        let p = producer.clone();
+        let sent = tokio::task::spawn_blocking(move || {
+            let sent = now_ms();
+            p.send(
+                "cars.status.json",
+                None,
+                Some(vehicle.as_bytes()),
+                payload.as_bytes(),
+            );
+            sent
+        })
+        .await
+        .unwrap();
+        match seen.await.unwrap().unwrap().as_f64() {
+            Some(shown) => lat.push(shown - sent),
+            None => eprintln!("alert {id} not in the feed within 10 s"),
+        }
+        tokio::time::sleep(Duration::from_millis(150 + 37 * u64::from(i % 7))).await;
+    }
+    if lat.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +249,25 @@ async fn bench_ui() {
     app.js("window.__fleetdash.setView(37.4979, 127.0276, 16); return true")
         .await;
     let producer = std::sync::Arc::new(Producer::new(&broker.bootstrap()));
+    // RSS once a second while the fleet streams in (latency and alert phases): one reading
+    // right after the pan/zoom burst depends on when WebKit last collected garbage. From
+    // `statm` (counters): walking page tables for PSS every second would stall the app.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (on, pid) = (sampling.clone(), app_pid(app.driver_pid()));
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while on.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.push(
+                    tokio::task::spawn_blocking(move || tree_statm_mib(pid))
+                        .await
+                        .unwrap_or(0.0),
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            seen
+        })
+    };
     // (produce → screen, produce → frame built, frame built → screen) per sample
     let mut samples: Vec<(f64, f64, f64)> = Vec::new();
     for k in 0..=SAMPLES {
@@ -214,6 +329,17 @@ async fn bench_ui() {
         )
     };
 
+    let (alert_p50, alert_p99) = alert_to_feed(&app, &producer).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mem = sampler.await.unwrap();
+    let mut rss_s = mem.clone();
+    let streaming = format!(
+        "RSS median {:.0} / max {:.0} MiB ({} readings)",
+        pct(&mut rss_s, 0.5),
+        pct(&mut rss_s, 1.0),
+        mem.len()
+    );
+
     // Baseline in the same window and run.
     app.client
         .goto("tauri://localhost/bench/baseline.html?n=20000")
@@ -222,17 +348,23 @@ async fn bench_ui() {
     let (base_fps, base_rss) = settle_and_measure(&app, "bench-baseline").await;
     eprintln!("\n== UI benchmark: {VEHICLES} vehicles at 1 Hz ==");
     eprintln!(
-        "fleetdash : {fps:6.1} fps panning/zooming | latency p50 {p50:.0} ms, p99 {p99:.0} ms ({} samples) | RSS {:.0} MiB",
+        "fleetdash : {fps:6.1} fps panning/zooming | latency p50 {p50:.0} ms, p99 {p99:.0} ms ({} samples) | RSS {:.0} MiB (PSS {:.0} MiB)",
         samples.len(),
-        total(&rss)
+        total(&rss).rss,
+        total(&rss).pss
     );
     eprintln!("            latency: {parts}");
-    eprintln!("            RSS MiB: {}", breakdown(&rss));
+    eprintln!("            MiB after panning: {}", breakdown(&rss));
+    eprintln!("            memory while streaming: {streaming}");
     eprintln!(
-        "baseline  : {base_fps:6.1} fps panning/zooming | latency n/a (in-page data)    | RSS {:.0} MiB (engine still running)",
-        total(&base_rss)
+        "baseline  : {base_fps:6.1} fps panning/zooming | latency n/a (in-page data)    | RSS {:.0} MiB (PSS {:.0} MiB; engine still running)",
+        total(&base_rss).rss,
+        total(&base_rss).pss
     );
-    eprintln!("            RSS MiB: {}", breakdown(&base_rss));
+    eprintln!("            MiB after panning: {}", breakdown(&base_rss));
     eprintln!("ratio fps : {:.2}x", fps / base_fps.max(0.01));
+    eprintln!(
+        "alerts    : produce → alert in the feed p50 {alert_p50:.0} ms, p99 {alert_p99:.0} ms ({ALERT_PROBES} probes, all rules on)"
+    );
     app.close().await;
 }

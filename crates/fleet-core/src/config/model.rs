@@ -276,7 +276,7 @@ fn default_batch_max() -> usize {
     5000
 }
 fn default_batch_ms() -> u64 {
-    50
+    20
 }
 fn default_geo_keys() -> Vec<String> {
     vec!["cars#gps".into()]
