@@ -7,9 +7,12 @@ use fleet_model::{Alert, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-/// More notices than this in one step are folded into one summary: fifty notifications
-/// stacked on the desktop help nobody.
-const MAX_SINGLE: usize = 3;
+/// At most this many notices per [`WINDOW_MS`]: fifty notifications stacked on the desktop
+/// help nobody, and a busy fleet opens alerts every second. What does not fit waits and is
+/// folded into one summary.
+const MAX_PER_WINDOW: usize = 3;
+/// The rate-limit window (ms).
+const WINDOW_MS: i64 = 10_000;
 
 /// Why a notice was raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,11 @@ pub struct Notifier {
     notified: HashSet<String>,
     escalated: HashSet<String>,
     primed: bool,
+    /// Raised or escalated but not shown yet (the window's budget was spent).
+    pending_raised: Vec<Alert>,
+    pending_escalated: Vec<Alert>,
+    window_start: i64,
+    shown_in_window: usize,
 }
 
 impl Notifier {
@@ -55,12 +63,18 @@ impl Notifier {
             notified: HashSet::new(),
             escalated: HashSet::new(),
             primed: false,
+            pending_raised: Vec::new(),
+            pending_escalated: Vec::new(),
+            window_start: i64::MIN,
+            shown_in_window: 0,
         }
     }
 
     /// The notices to show now, given every open alert (any severity; info is ignored).
     /// The first call only summarises what is already open, so starting the app on a busy
-    /// fleet gives one notification, not hundreds.
+    /// fleet gives one notification, not hundreds; after that at most [`MAX_PER_WINDOW`]
+    /// notices per [`WINDOW_MS`], and a burst that does not fit is one summary that uses up
+    /// the window (so a flooding fleet notifies once per window).
     pub fn step(&mut self, open: &[Alert], now_ms: i64) -> Vec<Notice> {
         let relevant: Vec<&Alert> = open
             .iter()
@@ -83,12 +97,38 @@ impl Notifier {
         }
         let first = !self.primed;
         self.primed = true;
-        if raised.is_empty() && escalated.is_empty() {
+        // Waiting notices about alerts acknowledged or resolved meanwhile are dropped.
+        self.pending_raised.retain(|a| ids.contains(a.id.as_str()));
+        self.pending_escalated
+            .retain(|a| ids.contains(a.id.as_str()));
+        self.pending_raised.extend(raised.into_iter().cloned());
+        self.pending_escalated
+            .extend(escalated.into_iter().cloned());
+        if self.pending_raised.is_empty() && self.pending_escalated.is_empty() {
             return Vec::new();
         }
-        if first || raised.len() + escalated.len() > MAX_SINGLE {
-            return vec![summary(&raised, &escalated, first)];
+        // A clock stepping back starts a new window rather than stalling notices.
+        if now_ms.saturating_sub(self.window_start) >= WINDOW_MS || now_ms < self.window_start {
+            self.window_start = now_ms;
+            self.shown_in_window = 0;
         }
+        let budget = MAX_PER_WINDOW.saturating_sub(self.shown_in_window);
+        if budget == 0 {
+            return Vec::new();
+        }
+        let raised = std::mem::take(&mut self.pending_raised);
+        let escalated = std::mem::take(&mut self.pending_escalated);
+        let (raised, escalated): (Vec<&Alert>, Vec<&Alert>) =
+            (raised.iter().collect(), escalated.iter().collect());
+        if first {
+            self.shown_in_window += 1;
+            return vec![summary(&raised, &escalated, true)];
+        }
+        if raised.len() + escalated.len() > budget {
+            self.shown_in_window = MAX_PER_WINDOW;
+            return vec![summary(&raised, &escalated, false)];
+        }
+        self.shown_in_window += raised.len() + escalated.len();
         let mut out: Vec<Notice> = raised
             .iter()
             .map(|a| single(a, NoticeKind::Raised))
@@ -257,6 +297,42 @@ mod tests {
         assert_eq!(out[0].kind, NoticeKind::Summary);
         assert_eq!(out[0].alert_ids.len(), 10);
         assert!(out[0].body.starts_with("10 new alerts"), "{}", out[0].body);
+    }
+
+    #[test]
+    fn a_flooding_fleet_notifies_at_most_three_times_per_window_then_once_per_window() {
+        let mut n = Notifier::new(600.0);
+        n.step(&[], 0);
+        let mut open = Vec::new();
+        let mut shown = Vec::new();
+        // Two new warnings every half second for 30 s.
+        for tick in 1..=60_i64 {
+            let now = tick * 500;
+            for k in 0..2 {
+                open.push(alert(&format!("{tick}-{k}"), Severity::Warning, now));
+            }
+            shown.extend(n.step(&open, now).into_iter().map(|x| (now, x)));
+        }
+        let per_window = |from: i64| {
+            shown
+                .iter()
+                .filter(|(t, _)| *t >= from && *t < from + WINDOW_MS)
+                .count()
+        };
+        assert!(per_window(500) <= MAX_PER_WINDOW, "{shown:?}");
+        assert_eq!(per_window(10_500), 1, "{shown:?}");
+        assert_eq!(per_window(20_500), 1, "{shown:?}");
+        // Nothing is lost: every alert was in some notice.
+        let covered: HashSet<&str> = shown
+            .iter()
+            .flat_map(|(_, x)| x.alert_ids.iter().map(String::as_str))
+            .collect();
+        let still_waiting = n.pending_raised.len();
+        assert_eq!(covered.len() + still_waiting, open.len());
+        // A waiting notice about an alert acknowledged meanwhile is dropped.
+        let acked: Vec<Alert> = Vec::new();
+        assert!(n.step(&acked, 100_000).is_empty());
+        assert!(n.pending_raised.is_empty());
     }
 
     #[test]
