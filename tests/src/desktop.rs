@@ -3,8 +3,7 @@
 //! recording every `Notify` call on that bus — so a test sees the desktop notifications the
 //! app really sent and that a daemon accepted them, not only what the app says it sent.
 
-use crate::{E2eError, Guard};
-use std::io::{BufRead, BufReader};
+use crate::{E2eError, Guard, spawn, spawn_announcing};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,44 +18,18 @@ pub struct Desktop {
     _bus: Guard,
 }
 
-fn spawn(cmd: &mut Command, what: &str) -> Result<std::process::Child, E2eError> {
-    cmd.spawn().map_err(|source| E2eError::Spawn {
-        what: what.into(),
-        source,
-    })
-}
-
 impl Desktop {
     /// Starts `dbus-daemon --session` with its socket in `dir`, dunst on `display` and the
     /// monitor; returns once the daemon owns `org.freedesktop.Notifications`.
     pub fn start(display: &str, dir: &Path) -> Result<Desktop, E2eError> {
         let socket = dir.join("session-bus");
-        let mut bus = spawn(
+        let (bus, address) = spawn_announcing(
             Command::new("dbus-daemon")
                 .args(["--session", "--nofork", "--print-address=1"])
                 .arg(format!("--address=unix:path={}", socket.display()))
-                .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
             "dbus-daemon (apt: dbus)",
         )?;
-        let out = bus
-            .stdout
-            .take()
-            .ok_or_else(|| E2eError::Missing("dbus-daemon stdout".into()))?;
-        let bus = Guard(bus);
-        let mut address = String::new();
-        BufReader::new(out)
-            .read_line(&mut address)
-            .map_err(|source| E2eError::Spawn {
-                what: "dbus-daemon".into(),
-                source,
-            })?;
-        let address = address.trim().to_string();
-        if address.is_empty() {
-            return Err(E2eError::Missing(
-                "dbus-daemon exited without an address".into(),
-            ));
-        }
         let dunst = Guard(spawn(
             Command::new("dunst")
                 .env("DISPLAY", display)

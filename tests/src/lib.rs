@@ -12,6 +12,7 @@ pub use desktop::Desktop;
 pub use display::Xvfb;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -80,6 +81,39 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Spawns `cmd`; the error names `what` (and where to get it).
+fn spawn(cmd: &mut Command, what: &str) -> Result<Child, E2eError> {
+    cmd.spawn().map_err(|source| E2eError::Spawn {
+        what: what.into(),
+        source,
+    })
+}
+
+/// Spawns `cmd` with its stdout piped and waits for the first line it prints, which says
+/// where the started server can be reached (Xvfb's display number, dbus-daemon's address).
+fn spawn_announcing(cmd: &mut Command, what: &str) -> Result<(Guard, String), E2eError> {
+    let mut child = spawn(cmd.stdout(Stdio::piped()), what)?;
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| E2eError::Missing(format!("{what}: no stdout")))?;
+    let guard = Guard(child);
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .map_err(|source| E2eError::Spawn {
+            what: what.into(),
+            source,
+        })?;
+    let line = line.trim().to_string();
+    if line.is_empty() {
+        return Err(E2eError::Missing(format!(
+            "{what} exited without saying where it listens"
+        )));
+    }
+    Ok((guard, line))
 }
 
 /// Runs `fleetctl sim` against `brokers` (and Redis) until dropped.

@@ -1,7 +1,8 @@
 //! The alert feed in the real window (issue 4): alerts produced to a real broker appear in
 //! the feed and in the window title, the filters narrow the feed, a critical alert notifies
-//! the desktop (a real notification daemon on the test's own session bus) and escalates, clicking an alert opens its vehicle on the map, and alerts are
-//! acknowledged by keyboard and with a note — checked in the window and in the cache.
+//! the desktop (a real notification daemon on the test's own session bus) and escalates,
+//! clicking an alert opens its vehicle on the map, and alerts are acknowledged by keyboard
+//! and with a note — checked in the window and in the cache.
 
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -61,18 +62,6 @@ async fn notices(app: &App) -> Vec<Value> {
         .await
         .unwrap_or(Value::Null);
     serde_json::from_value(v).unwrap_or_default()
-}
-
-/// Polls a check outside the window (the desktop session) for up to 5 s.
-async fn wait_until(what: &str, check: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn press(app: &App, key: char) {
@@ -217,11 +206,15 @@ async fn alert_feed_filters_notifies_escalates_and_acknowledges() {
         .iter()
         .filter_map(|n| n["title"].as_str().map(str::to_string))
         .collect();
-    wait_until("the notifications on the session bus", || {
-        let sent = app.desktop().notified_summaries();
-        titles.iter().all(|t| sent.contains(t))
-            && app.desktop().daemon_count() as usize >= titles.len()
-    })
+    app.wait_for(
+        "the notifications on the session bus",
+        Duration::from_secs(5),
+        async |a| {
+            let sent = a.desktop().notified_summaries();
+            titles.iter().all(|t| sent.contains(t))
+                && a.desktop().daemon_count() as usize >= titles.len()
+        },
+    )
     .await;
 
     // The unacknowledged critical alert escalates: highlighted and notified again.
@@ -250,10 +243,14 @@ async fn alert_feed_filters_notifies_escalates_and_acknowledges() {
         .filter(|n| n["kind"] == "escalated")
         .filter_map(|n| n["title"].as_str().map(str::to_string))
         .collect();
-    wait_until("the escalation on the session bus", || {
-        let sent = app.desktop().notified_summaries();
-        escalation.iter().all(|t| sent.contains(t))
-    })
+    app.wait_for(
+        "the escalation on the session bus",
+        Duration::from_secs(5),
+        async |a| {
+            let sent = a.desktop().notified_summaries();
+            escalation.iter().all(|t| sent.contains(t))
+        },
+    )
     .await;
     app.screenshot("02-escalated").await;
 

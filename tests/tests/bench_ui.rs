@@ -180,6 +180,42 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// (p50, p99), NaN when nothing was measured.
+fn p50_p99(v: &mut [f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (pct(v, 0.5), pct(v, 0.99))
+}
+
+/// Produces `payload` with `key` to `topic` and watches the page until the JS expression
+/// `seen` (evaluated every animation frame) is truthy. Returns when the message was sent
+/// (ms, taken right before the send, which runs off this thread) and what `seen` gave
+/// (`null` after 10 s).
+async fn produce_and_watch(
+    app: &App,
+    producer: &std::sync::Arc<Producer>,
+    (topic, key, payload): (&'static str, String, String),
+    seen: &str,
+) -> (f64, serde_json::Value) {
+    let watch = format!(
+        "const done = arguments[arguments.length - 1]; const t0 = Date.now();
+         (function f() {{ const v = {seen};
+           if (v) done(v); else if (Date.now() - t0 > 10000) done(null); else requestAnimationFrame(f); }})();"
+    );
+    let client = app.client.clone();
+    let watching = tokio::spawn(async move { client.execute_async(&watch, vec![]).await });
+    let p = producer.clone();
+    let sent = tokio::task::spawn_blocking(move || {
+        let sent = now_ms();
+        p.send(topic, None, Some(key.as_bytes()), payload.as_bytes());
+        sent
+    })
+    .await
+    .unwrap();
+    (sent, watching.await.unwrap().unwrap())
+}
+
 /// Produces, per probe, a status message for a new vehicle whose battery is below the
 /// low-battery threshold, and times it until its alert (known id) is in the feed.
 async fn alert_to_feed(app: &App, producer: &std::sync::Arc<Producer>) -> (f64, f64) {
@@ -188,39 +224,23 @@ async fn alert_to_feed(app: &App, producer: &std::sync::Arc<Producer>) -> (f64, 
         let vehicle = format!("alert-probe-{i:03}");
         let ts = now_ms() as i64;
         let id = fleet_model::alert_id("low_battery", &vehicle, ts);
-        let wait = format!(
-            "const done = arguments[arguments.length - 1]; const t0 = Date.now();
-             (function f() {{ if (document.querySelector('[data-alert-id=\"{id}\"]')) done(Date.now());
-               else if (Date.now() - t0 > 10000) done(null); else requestAnimationFrame(f); }})();"
-        );
         let payload = format!(
             r#"{{"ts":{ts},"engine":"on","doors":"closed","headlights":"off","battery":4}}"#
         );
-        let client = app.client.clone();
-        let seen = tokio::spawn(async move { client.execute_async(&wait, vec![]).await });
-        let p = producer.clone();
-        let sent = tokio::task::spawn_blocking(move || {
-            let sent = now_ms();
-            p.send(
-                "cars.status.json",
-                None,
-                Some(vehicle.as_bytes()),
-                payload.as_bytes(),
-            );
-            sent
-        })
-        .await
-        .unwrap();
-        match seen.await.unwrap().unwrap().as_f64() {
+        let (sent, seen) = produce_and_watch(
+            app,
+            producer,
+            ("cars.status.json", vehicle, payload),
+            &format!("document.querySelector('[data-alert-id=\"{id}\"]') && Date.now()"),
+        )
+        .await;
+        match seen.as_f64() {
             Some(shown) => lat.push(shown - sent),
             None => eprintln!("alert {id} not in the feed within 10 s"),
         }
         tokio::time::sleep(Duration::from_millis(150 + 37 * u64::from(i % 7))).await;
     }
-    if lat.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
+    p50_p99(&mut lat)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,31 +292,18 @@ async fn bench_ui() {
     let mut samples: Vec<(f64, f64, f64)> = Vec::new();
     for k in 0..=SAMPLES {
         let lat = 37.4979 + f64::from(k % 2) * 0.0004;
-        let wait = format!(
-            "const done = arguments[arguments.length - 1]; const t0 = Date.now();
-             (function f() {{ const d = window.__fleetdash.dot('bench-marker');
-               if (d && Math.abs(d[2] - {lat}) < 1e-9) done([Date.now(), window.__fleetdash.frame_ts]);
-               else if (Date.now() - t0 > 10000) done(null); else requestAnimationFrame(f); }})();"
-        );
         let payload =
             format!("{{\"lat\": {lat}, \"lng\": 127.0276, \"speed\": 20, \"heading\": 90}}");
-        let p = producer.clone();
-        let (client, w) = (app.client.clone(), wait.clone());
-        let seen = tokio::spawn(async move { client.execute_async(&w, vec![]).await });
-        // Produced off this thread; `sent` is taken right before the send.
-        let sent = tokio::task::spawn_blocking(move || {
-            let sent = now_ms();
-            p.send(
-                "cars.gps.json",
-                None,
-                Some(b"bench-marker"),
-                payload.as_bytes(),
-            );
-            sent
-        })
-        .await
-        .unwrap();
-        let seen = seen.await.unwrap().unwrap();
+        let (sent, seen) = produce_and_watch(
+            &app,
+            &producer,
+            ("cars.gps.json", "bench-marker".into(), payload),
+            &format!(
+                "(() => {{ const d = window.__fleetdash.dot('bench-marker');
+                   return d && Math.abs(d[2] - {lat}) < 1e-9 && [Date.now(), window.__fleetdash.frame_ts]; }})()"
+            ),
+        )
+        .await;
         let (Some(screen), Some(built)) = (
             seen.get(0).and_then(serde_json::Value::as_f64),
             seen.get(1).and_then(serde_json::Value::as_f64),
@@ -312,11 +319,7 @@ async fn bench_ui() {
     }
     let col = |f: fn(&(f64, f64, f64)) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
     let (mut total_ms, mut to_frame, mut to_screen) = (col(|s| s.0), col(|s| s.1), col(|s| s.2));
-    let (p50, p99) = if total_ms.is_empty() {
-        (f64::NAN, f64::NAN)
-    } else {
-        (pct(&mut total_ms, 0.5), pct(&mut total_ms, 0.99))
-    };
+    let (p50, p99) = p50_p99(&mut total_ms);
     let parts = if samples.is_empty() {
         String::new()
     } else {
