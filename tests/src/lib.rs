@@ -183,7 +183,6 @@ impl App {
             .env("XDG_CACHE_HOME", home.path().join("cache"))
             .env("XDG_RUNTIME_DIR", home.path())
             .env("FLEETDASH_TILE_URL", "")
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
             .stderr(Stdio::from(

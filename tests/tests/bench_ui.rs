@@ -247,12 +247,21 @@ async fn alert_to_feed(app: &App, producer: &std::sync::Arc<Producer>) -> (f64, 
 #[ignore = "benchmark: run explicitly"]
 async fn bench_ui() {
     let broker = fleet_e2e::broker(false).await;
+    let config = |store: &std::path::Path| {
+        format!(
+            "[kafka]\nbrokers = \"{}\"\nstart = \"earliest\"\n\n[store]\npath = \"{}\"\n",
+            broker.bootstrap(),
+            store.join("cache.sqlite").display()
+        )
+    };
+    // The floor under both pages: the same app and window with no fleet yet (nothing produced).
+    let empty_store = tempfile::tempdir().unwrap();
+    let empty = App::launch("bench-empty", Some(&config(empty_store.path()))).await;
+    let (_, empty_rss) = settle_and_measure(&empty, "bench-empty").await;
+    empty.close().await;
+
     let store = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "[kafka]\nbrokers = \"{}\"\nstart = \"earliest\"\n\n[store]\npath = \"{}\"\n",
-        broker.bootstrap(),
-        store.path().join("cache.sqlite").display()
-    );
+    let cfg = config(store.path());
     let _sim = sim(&broker.bootstrap(), None, VEHICLES, 900);
     let app = App::launch("bench", Some(&cfg)).await;
     app.wait_for("the whole fleet", Duration::from_secs(180), async |a| {
@@ -365,6 +374,12 @@ async fn bench_ui() {
         total(&base_rss).pss
     );
     eprintln!("            MiB after panning: {}", breakdown(&base_rss));
+    eprintln!(
+        "no fleet  : RSS {:.0} MiB (PSS {:.0} MiB): the same app before any vehicle, the floor",
+        total(&empty_rss).rss,
+        total(&empty_rss).pss
+    );
+    eprintln!("            MiB after panning: {}", breakdown(&empty_rss));
     eprintln!("ratio fps : {:.2}x", fps / base_fps.max(0.01));
     eprintln!(
         "alerts    : produce → alert in the feed p50 {alert_p50:.0} ms, p99 {alert_p99:.0} ms ({ALERT_PROBES} probes, all rules on)"

@@ -286,7 +286,7 @@ impl Decoder {
             vehicle,
             ts_ms,
             known,
-            fields: flatten(obj),
+            fields: serde_json::to_string(&flatten(obj)).unwrap_or_else(|_| "{}".into()),
         }))
     }
 
@@ -305,7 +305,7 @@ impl Decoder {
             model: text("model"),
             driver: text("driver"),
             group: text("group"),
-            extra,
+            extra: serde_json::to_string(&extra).unwrap_or_else(|_| "{}".into()),
         }))
     }
 

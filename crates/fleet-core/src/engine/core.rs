@@ -111,7 +111,7 @@ impl Core {
                                 vehicle: s.vehicle.clone(),
                                 first_seen: now,
                                 position: None,
-                                status_json: serde_json::to_string(&s.fields).ok(),
+                                status_json: Some(s.fields.clone()),
                             });
                         } else {
                             mark_dirty(&mut self.dirty, &s.vehicle);
@@ -217,10 +217,7 @@ impl Core {
                         vehicle: id,
                         first_seen: v.first_seen_ms,
                         position: v.position.clone(),
-                        status_json: v
-                            .status
-                            .as_ref()
-                            .and_then(|s| serde_json::to_string(&s.fields).ok()),
+                        status_json: v.status.as_ref().map(|s| s.fields.clone()),
                     });
                 }
             }

@@ -12,7 +12,7 @@ fn status(v: &str, ts: i64, engine: bool, doors: bool, lights: bool) -> StatusSa
             headlights_on: Some(lights),
             ..Default::default()
         },
-        fields: Default::default(),
+        fields: "{}".into(),
     }
 }
 
@@ -24,7 +24,7 @@ fn level(v: &str, ts: i64, battery: f64) -> StatusSample {
             battery: Some(battery),
             ..Default::default()
         },
-        fields: Default::default(),
+        fields: "{}".into(),
     }
 }
 

@@ -266,3 +266,39 @@ async fn feed_orders_by_state_then_time_and_alert_changes_are_versioned() {
     w.flush().await.unwrap();
     assert_eq!(w.committed().borrow().alerts_version, v0 + 2);
 }
+
+#[tokio::test]
+async fn status_fields_and_info_extras_are_stored_as_json_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
+    let (w, _task) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let mut b = WriteBatch::default();
+    b.statuses.push((
+        fleet_model::StatusSample {
+            vehicle: "car-1".into(),
+            ts_ms: 5,
+            known: Default::default(),
+            fields: r#"{"engine_detail.rpm":900,"doors":"closed"}"#.into(),
+        },
+        Origin::default(),
+    ));
+    // Seeded or built without a message: no extras known.
+    b.infos.push(fleet_model::VehicleInfo {
+        vehicle: "car-1".into(),
+        plate: Some("12가3456".into()),
+        ..Default::default()
+    });
+    w.write(b).await.unwrap();
+    w.flush().await.unwrap();
+    let fields: String = sqlx::query_scalar("SELECT fields_json FROM status_samples")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let fields: serde_json::Value = serde_json::from_str(&fields).unwrap();
+    assert_eq!(fields["engine_detail.rpm"], 900);
+    let extra: String = sqlx::query_scalar("SELECT info_json FROM vehicles WHERE id = 'car-1'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(extra, "{}");
+}

@@ -207,7 +207,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
                 .push_bind(s.known.speed)
                 .push_bind(s.known.fuel)
                 .push_bind(s.known.battery)
-                .push_bind(serde_json::to_string(&s.fields).unwrap_or_default())
+                .push_bind(&s.fields)
                 .push_bind(o.partition)
                 .push_bind(o.offset);
         });
@@ -255,7 +255,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         .bind(&i.model)
         .bind(&i.driver)
         .bind(&i.group)
-        .bind(serde_json::to_string(&i.extra).unwrap_or_default())
+        .bind(if i.extra.is_empty() { "{}" } else { &i.extra })
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
