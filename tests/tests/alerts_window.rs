@@ -64,6 +64,30 @@ async fn notices(app: &App) -> Vec<Value> {
     serde_json::from_value(v).unwrap_or_default()
 }
 
+/// The titles of the app's notices of one kind (`raised`, `escalated`).
+fn titles(notices: &[Value], kind: &str) -> Vec<String> {
+    notices
+        .iter()
+        .filter(|n| n["kind"] == kind)
+        .filter_map(|n| n["title"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until every title went out as a `Notify` call on the window's session bus and the
+/// notification daemon holds at least that many notifications.
+async fn on_the_bus(app: &App, what: &str, titles: &[String]) {
+    app.wait_for(
+        &format!("{what} on the session bus"),
+        Duration::from_secs(5),
+        async |a| {
+            let sent = a.desktop().notified_summaries();
+            titles.iter().all(|t| sent.contains(t))
+                && a.desktop().daemon_count() as usize >= titles.len()
+        },
+    )
+    .await;
+}
+
 async fn press(app: &App, key: char) {
     let keys = KeyActions::new(format!("kbd-{key}"))
         .then(KeyAction::Down { value: key })
@@ -202,20 +226,7 @@ async fn alert_feed_filters_notifies_escalates_and_acknowledges() {
     );
     // …and they really reached the desktop: Notify calls on the session bus, accepted by
     // the notification daemon.
-    let titles: Vec<String> = raised
-        .iter()
-        .filter_map(|n| n["title"].as_str().map(str::to_string))
-        .collect();
-    app.wait_for(
-        "the notifications on the session bus",
-        Duration::from_secs(5),
-        async |a| {
-            let sent = a.desktop().notified_summaries();
-            titles.iter().all(|t| sent.contains(t))
-                && a.desktop().daemon_count() as usize >= titles.len()
-        },
-    )
-    .await;
+    on_the_bus(&app, "the notifications", &titles(&raised, "raised")).await;
 
     // The unacknowledged critical alert escalates: highlighted and notified again.
     app.wait_for(
@@ -237,21 +248,8 @@ async fn alert_feed_filters_notifies_escalates_and_acknowledges() {
         Some("false"),
         "warnings do not escalate"
     );
-    let escalation: Vec<String> = notices(&app)
-        .await
-        .iter()
-        .filter(|n| n["kind"] == "escalated")
-        .filter_map(|n| n["title"].as_str().map(str::to_string))
-        .collect();
-    app.wait_for(
-        "the escalation on the session bus",
-        Duration::from_secs(5),
-        async |a| {
-            let sent = a.desktop().notified_summaries();
-            escalation.iter().all(|t| sent.contains(t))
-        },
-    )
-    .await;
+    let escalation = titles(&notices(&app).await, "escalated");
+    on_the_bus(&app, "the escalation", &escalation).await;
     app.screenshot("02-escalated").await;
 
     // Click the critical alert: the map flies to its vehicle and its panel opens.

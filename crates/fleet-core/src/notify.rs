@@ -118,8 +118,6 @@ impl Notifier {
         }
         let raised = std::mem::take(&mut self.pending_raised);
         let escalated = std::mem::take(&mut self.pending_escalated);
-        let (raised, escalated): (Vec<&Alert>, Vec<&Alert>) =
-            (raised.iter().collect(), escalated.iter().collect());
         if first {
             self.shown_in_window += 1;
             return vec![summary(&raised, &escalated, true)];
@@ -155,7 +153,7 @@ fn single(a: &Alert, kind: NoticeKind) -> Notice {
     }
 }
 
-fn summary(raised: &[&Alert], escalated: &[&Alert], at_start: bool) -> Notice {
+fn summary(raised: &[Alert], escalated: &[Alert], at_start: bool) -> Notice {
     let critical = raised
         .iter()
         .filter(|a| a.severity == Severity::Critical)

@@ -31,11 +31,23 @@ fn alert(id: &str) -> Alert {
     }
 }
 
-#[tokio::test]
-async fn batch_commits_with_offsets_and_stats_add_up() {
+/// A new cache in a temporary directory and its writer; the directory and the writer task
+/// live as long as the returned values.
+async fn fresh_store() -> (
+    tempfile::TempDir,
+    Store,
+    WriterHandle,
+    tokio::task::JoinHandle<()>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, _task) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (w, task) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    (dir, store, w, task)
+}
+
+#[tokio::test]
+async fn batch_commits_with_offsets_and_stats_add_up() {
+    let (_dir, store, w, _task) = fresh_store().await;
     let mut b = WriteBatch::default();
     for i in 0..600 {
         b.positions.push((
@@ -79,9 +91,7 @@ async fn batch_commits_with_offsets_and_stats_add_up() {
 
 #[tokio::test]
 async fn ack_before_alert_is_applied_and_resolution_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, _t) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (_dir, store, w, _task) = fresh_store().await;
     w.write(WriteBatch {
         acks: vec![Ack {
             alert_id: "a1".into(),
@@ -138,9 +148,7 @@ async fn ack_before_alert_is_applied_and_resolution_kept() {
 
 #[tokio::test]
 async fn housekeeping_prunes_and_thins() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, _t) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (_dir, store, w, _task) = fresh_store().await;
     let now = 100 * 3_600_000;
     let mut b = WriteBatch::default();
     // 100 h old: pruned (retention 72 h); 30 h old at 1 s spacing: thinned to 1/min; fresh: kept.
@@ -169,9 +177,7 @@ async fn housekeeping_prunes_and_thins() {
 
 #[tokio::test]
 async fn export_csv_and_geojson() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, _t) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (_dir, store, w, _task) = fresh_store().await;
     let b = WriteBatch {
         positions: vec![
             (pos("a", 1), Origin::default()),
@@ -212,9 +218,7 @@ async fn export_csv_and_geojson() {
 
 #[tokio::test]
 async fn feed_orders_by_state_then_time_and_alert_changes_are_versioned() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, _t) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (_dir, store, w, _task) = fresh_store().await;
     let v0 = w.committed().borrow().alerts_version;
     let mut a = alert("old-open");
     a.ts_ms = 1;
@@ -269,9 +273,7 @@ async fn feed_orders_by_state_then_time_and_alert_changes_are_versioned() {
 
 #[tokio::test]
 async fn status_fields_and_info_extras_are_stored_as_json_objects() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, _task) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (_dir, store, w, _task) = fresh_store().await;
     let mut b = WriteBatch::default();
     b.statuses.push((
         fleet_model::StatusSample {
