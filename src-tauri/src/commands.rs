@@ -90,7 +90,7 @@ pub async fn ack_alert(
     host: State<'_, Arc<Host>>,
 ) -> IpcResult<Alert> {
     let note = note.unwrap_or_default();
-    tracing::info!(%alert_id, %note, "acknowledging");
+    tracing::info!(%alert_id, note_bytes = note.len(), "acknowledging");
     Ok(host.acknowledge(&alert_id, note.trim()).await?)
 }
 

@@ -21,6 +21,16 @@ pub enum AppError {
     /// The embedded demo could not start.
     #[error("demo: {0}")]
     Demo(String),
+    /// The config file on disk is not valid TOML: Settings refuses to overwrite it.
+    #[error(
+        "{path} is not valid TOML ({message}); Settings will not overwrite it: fix the file by hand"
+    )]
+    Unparsable {
+        /// The file.
+        path: String,
+        /// The parse error (with its line).
+        message: String,
+    },
     /// Reading or writing a settings file.
     #[error("{path}: {source}")]
     Io {
@@ -39,6 +49,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Config(_) | AppError::Form(_) => "config_invalid",
+            AppError::Unparsable { .. } => "config_unparsable",
             AppError::Store(_) => "store",
             AppError::Engine(fleet_core::EngineError::Ack(
                 fleet_core::acks::AckError::NotFound(_),

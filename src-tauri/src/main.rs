@@ -19,7 +19,7 @@ use host::{Host, Mode};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tauri::Manager;
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 /// The fleetdash desktop app.
 #[derive(Debug, Parser)]
@@ -30,15 +30,85 @@ struct Args {
     config: Option<PathBuf>,
 }
 
+/// Where the log files go: `<data_dir>/fleetdash/logs` (`~/.local/share/fleetdash/logs` on
+/// Linux); `$FLEETDASH_LOG_DIR` overrides it, set empty for stderr only.
+fn log_dir() -> Option<PathBuf> {
+    match std::env::var_os("FLEETDASH_LOG_DIR") {
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => dirs::data_dir().map(|d| d.join("fleetdash").join("logs")),
+    }
+}
+
+/// Days of log files kept (one file a day, older ones deleted).
+const LOG_FILES_KEPT: usize = 7;
+
+/// Logs to stderr and to a daily file `fleetdash.YYYY-MM-DD.log` in [`log_dir`] (the last
+/// [`LOG_FILES_KEPT`] kept). The guard flushes the file when dropped. A log directory that
+/// cannot be made leaves stderr only, with a warning.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tao=warn,wry=warn".into());
+    let mut problem = None;
+    let file = log_dir().and_then(|dir| {
+        let mut mkdir = std::fs::DirBuilder::new();
+        mkdir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
+        let built = mkdir
+            .create(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                tracing_appender::rolling::RollingFileAppender::builder()
+                    .rotation(tracing_appender::rolling::Rotation::DAILY)
+                    .filename_prefix("fleetdash")
+                    .filename_suffix("log")
+                    .max_log_files(LOG_FILES_KEPT)
+                    .build(&dir)
+                    .map_err(|e| e.to_string())
+            });
+        match built {
+            Ok(appender) => Some((tracing_appender::non_blocking(appender), dir)),
+            Err(e) => {
+                problem = Some(format!("{}: {e}", dir.display()));
+                None
+            }
+        }
+    });
+    let (file_layer, guard, dir) = match file {
+        Some(((writer, guard), dir)) => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(writer),
+            ),
+            Some(guard),
+            Some(dir),
+        ),
+        None => (None, None, None),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
+        .with(file_layer)
+        .init();
+    match (dir, problem) {
+        (Some(dir), _) => info!(dir = %dir.display(), "logging to a daily file"),
+        (None, Some(p)) => tracing::warn!("no log file, stderr only: {p}"),
+        (None, None) => {}
+    }
+    guard
+}
+
 fn main() {
     memory::bound_malloc_arenas();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let mut log_guard = init_logging();
     let args = Args::parse();
     // A broken config is not fatal: the window opens, says what is wrong, and Settings can
     // fix it. `--config` pointing at nothing is a usage error, though.
@@ -59,6 +129,16 @@ fn main() {
     let streams = Arc::new(stream::Streams::default());
     let notices = Arc::new(watch::NoticeLog::default());
     let app = tauri::Builder::default()
+        // First, so a second launch hands over before it builds anything: the running
+        // window comes to the front and the second process exits (it would otherwise be a
+        // second engine on the same cache).
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+        }))
         .plugin(tauri_plugin_notification::init())
         .manage(host.clone())
         .manage(streams)
@@ -80,6 +160,7 @@ fn main() {
             commands::save_settings,
         ])
         .setup(move |app| {
+            open_window(app.handle())?;
             let host = app.state::<Arc<Host>>().inner().clone();
             watch::spawn(app.handle().clone(), host.clone(), notices);
             webview::tune(app.handle());
@@ -105,6 +186,43 @@ fn main() {
             info!("shutting down: committing what was consumed");
             let host = host.clone();
             tauri::async_runtime::block_on(async move { host.shutdown().await });
+            // The process exits from inside the event loop: flush the log file now.
+            drop(log_guard.take());
         }
     });
+}
+
+/// Opens the main window (`create: false` in tauri.conf.json) with a hook on the app's own
+/// responses: the page's CSP lets images load from the configured tile host only. The host
+/// is known at run time and changes with Settings (which reloads the page), so the
+/// compile-time policy's `img-src` (`'self' data: blob:`) is rewritten per page load from
+/// the current settings.
+fn open_window(app: &tauri::AppHandle) -> tauri::Result<()> {
+    let Some(config) = app.config().app.windows.iter().find(|w| w.label == "main") else {
+        return Ok(());
+    };
+    let handle = app.clone();
+    tauri::WebviewWindowBuilder::from_config(app, config)?
+        .on_web_resource_request(move |_request, response| {
+            let csp = tauri::http::header::CONTENT_SECURITY_POLICY;
+            let Some(policy) = response.headers().get(&csp).and_then(|v| v.to_str().ok()) else {
+                return;
+            };
+            let tiles = handle
+                .state::<commands::Settings>()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .tile_url
+                .clone();
+            let policy = settings::with_img_src(policy, &settings::img_src(&tiles));
+            match tauri::http::HeaderValue::from_str(&policy) {
+                Ok(v) => {
+                    debug!(%policy, "page content security policy");
+                    response.headers_mut().insert(csp, v);
+                }
+                Err(e) => error!(error = %e, "content security policy not updated"),
+            }
+        })
+        .build()?;
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use crate::host::{Current, Host};
 use fleet_core::store::now_ms;
 use fleet_core::view::{FrameBuilder, FrameInput};
+use fleet_model::ui::OutboxStatus;
 use fleet_model::{Alert, AlertFilter, Frame, Viewport};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,8 @@ const TICK: Duration = Duration::from_millis(100);
 const ALERTS_EVERY: Duration = Duration::from_secs(10);
 /// Alerts carried per frame.
 const FEED_LEN: i64 = 100;
+/// The ack outbox's counts are re-read this often (two counts; the frame carries them).
+const OUTBOX_EVERY: Duration = Duration::from_secs(1);
 
 /// What the window looks at; set by commands, read every tick.
 #[derive(Debug, Clone)]
@@ -108,6 +111,26 @@ impl Feed {
     }
 }
 
+/// The ack outbox (`outbox-count`) as last read from the cache.
+#[derive(Default)]
+struct Outbox {
+    status: OutboxStatus,
+    at: Option<tokio::time::Instant>,
+}
+
+impl Outbox {
+    async fn refresh(&mut self, cur: &Current) {
+        if self.at.is_some_and(|t| t.elapsed() < OUTBOX_EVERY) {
+            return;
+        }
+        self.at = Some(tokio::time::Instant::now());
+        match cur.store.outbox_status().await {
+            Ok(s) => self.status = s,
+            Err(e) => debug!(error = %e, "outbox: cache read failed"),
+        }
+    }
+}
+
 /// Starts streaming frames into `channel` until the window goes away or subscribes again.
 pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
     let generation = streams.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -119,6 +142,7 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
             unsent: true,
             ..Feed::default()
         };
+        let mut outbox = Outbox::default();
         let mut engine = 0;
         let mut last_len = 0;
         loop {
@@ -134,10 +158,12 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                     unsent: true,
                     ..Feed::default()
                 };
+                outbox = Outbox::default();
             }
             let view = streams.view();
             feed.refresh(&cur, &view.alert_filter).await;
-            let frame = {
+            outbox.refresh(&cur).await;
+            let mut frame = {
                 let live = cur.live.lock();
                 builder.build(
                     &live,
@@ -152,6 +178,7 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                     },
                 )
             };
+            frame.outbox = outbox.status.clone();
             if let Err(e) = channel.send(encode(&frame, &mut last_len)) {
                 warn!(error = %e, "frame stream closed");
                 break;

@@ -115,12 +115,11 @@ pub fn spawn(app: AppHandle, host: Arc<Host>, log: Arc<NoticeLog>) {
     });
 }
 
+/// Hands the notice to the notification daemon, escaped: alert text comes from upstream
+/// producers and the daemon would otherwise render it as markup (links, styling).
 fn show(app: &AppHandle, n: &Notice) -> Result<(), tauri_plugin_notification::Error> {
-    app.notification()
-        .builder()
-        .title(&n.title)
-        .body(&n.body)
-        .show()
+    let (title, body) = n.for_daemon();
+    app.notification().builder().title(title).body(body).show()
 }
 
 fn set_title(app: &AppHandle, shown: &mut String, want: String) {

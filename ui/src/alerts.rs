@@ -11,6 +11,7 @@
 use crate::app::{Ui, with_map};
 use crate::format;
 use crate::ipc;
+use fleet_model::ui::{ACK_NOTE_MAX_BYTES, cap_ack_note};
 use fleet_model::{Alert, AlertState, SearchHit, Severity};
 use leptos::prelude::*;
 use serde_json::json;
@@ -21,10 +22,10 @@ use wasm_bindgen::JsCast;
 #[derive(Clone, Copy)]
 struct Notes(StoredValue<HashMap<String, String>>);
 
-/// Acknowledges `id` with `note` and says how it went.
+/// Acknowledges `id` with `note` (cut to the 4 KiB the engine keeps) and says how it went.
 fn acknowledge(ui: Ui, id: String, note: String) {
     wasm_bindgen_futures::spawn_local(async move {
-        let args = json!({ "alertId": id, "note": note });
+        let args = json!({ "alertId": id, "note": cap_ack_note(&note) });
         match ipc::invoke::<_, Alert>("ack_alert", &args).await {
             Ok(a) => ui.notify(format!("Acknowledged: {} on {}", a.rule, a.vehicle)),
             Err(e) => ui.notify(format!("Not acknowledged: {}", e.message)),
@@ -226,6 +227,7 @@ fn AlertItem(alert: Alert) -> impl IntoView {
             <Show when=move || is_open>
                 <div class="ack">
                     <input data-testid="ack-note" placeholder="Note (optional)" value=initial_note.clone()
+                        maxlength=ACK_NOTE_MAX_BYTES.to_string()
                         on:input={
                             let id = note_id.clone();
                             move |ev| { let v = event_target_value(&ev); notes.0.update_value(|n| { n.insert(id.clone(), v); }); }

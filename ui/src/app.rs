@@ -251,6 +251,19 @@ fn Header() -> impl IntoView {
     });
     let open_alerts =
         Memo::new(move |_| ui.frame.with(|f| f.as_ref().map_or(0, |f| f.open_alerts)));
+    let outbox = Memo::new(move |_| {
+        ui.frame
+            .with(|f| f.as_ref().map(|f| f.outbox.clone()).unwrap_or_default())
+    });
+    let outbox_title = move || {
+        outbox.with(|o| match (o.dead, &o.last_error) {
+            (0, _) => format!("{} acknowledgement(s) waiting to be published to Kafka", o.pending),
+            (n, why) => format!(
+                "{n} acknowledgement(s) refused by Kafka and never published (other desktops do not see them); last: {}",
+                why.as_deref().unwrap_or("unknown")
+            ),
+        })
+    };
     let spark = Memo::new(move |_| {
         ui.frame.with(|f| {
             f.as_ref()
@@ -315,6 +328,14 @@ fn Header() -> impl IntoView {
                     <label>"Unacknowledged"</label>
                     <b class:hot=move || { open_alerts.get() > 0 }>{move || format::thousands(open_alerts.get())}</b>
                 </button>
+                <div class="counter" data-testid="outbox-count" data-value=move || outbox.with(|o| o.pending)
+                    data-dead=move || outbox.with(|o| o.dead) title=outbox_title>
+                    <label>"Ack outbox"</label>
+                    <b class:warn=move || outbox.with(|o| o.dead > 0)>{move || format::thousands(outbox.with(|o| o.pending))}</b>
+                    <Show when=move || outbox.with(|o| o.dead > 0)>
+                        <small data-testid="outbox-dead">"⚠ "{move || format::thousands(outbox.with(|o| o.dead))}" refused"</small>
+                    </Show>
+                </div>
                 <div class="counter" data-testid="counter-last-message">
                     <label>"Last message"</label>
                     <b>{last_age}</b>
@@ -323,6 +344,23 @@ fn Header() -> impl IntoView {
             <div class="conns">
                 <Conn name="Kafka" testid="conn-kafka" get=|f| f.counters.kafka.clone()/>
                 <Conn name="Redis" testid="conn-redis" get=|f| f.counters.redis.clone()/>
+                // SPEC §7: a cache that cannot be written is shown at once, with the reason.
+                <div class="conn" data-testid="cache-status"
+                    data-state=move || counters.with(|c| if c.cache_error.is_some() { "error" } else { "ok" })
+                    title=move || counters.with(|c| c.cache_error.clone().map_or_else(
+                        || "Cache: writing".to_string(), |e| format!("Cache cannot be written: {e}")))>
+                    <span class="led"></span>"Cache"
+                    <Show when=move || counters.with(|c| c.cache_error.is_some())>
+                        <small class="reason">{move || counters.with(|c| c.cache_error.clone().unwrap_or_default())}</small>
+                    </Show>
+                </div>
+                // SPEC §7: data that could not be read is never skipped silently.
+                <Show when=move || counters.with(|c| c.gaps > 0)>
+                    <div class="conn" data-testid="gap-notice" data-state="gap" data-value=move || counters.with(|c| c.gaps)
+                        title="Offsets fleetdash could not read (topic re-created, another cluster, or retention expired); `fleetctl stats` lists them">
+                        <span class="led"></span>{move || counters.with(|c| format!("{} gap{} in the data", c.gaps, if c.gaps == 1 { "" } else { "s" }))}
+                    </div>
+                </Show>
             </div>
             <div class="search">
                 <input type="search" data-testid="vehicle-search" placeholder="Search id or plate…"

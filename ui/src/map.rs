@@ -293,6 +293,9 @@ fn add_basemap(map: &Map) {
     let _ = js_sys::Reflect::set(&opts, &"interactive".into(), &false.into());
     let _ = js_sys::Reflect::set(&opts, &"renderer".into(), &canvas_renderer());
     let _ = js_sys::Reflect::set(&opts, &"onEachFeature".into(), forget_feature.as_ref());
+    // Credit what is drawn: this layer is always there; OpenStreetMap's credit comes with
+    // the online tile layer, only when one is configured (`add_tiles`).
+    let _ = js_sys::Reflect::set(&opts, &"attribution".into(), &"Natural Earth".into());
     let layer = geo_json(&geo, &opts);
     // Leaflet keeps the options (and so the callback) for later `addData` calls; there are none.
     forget_feature.forget();
@@ -300,7 +303,8 @@ fn add_basemap(map: &Map) {
 }
 
 /// The configured raster tiles over the basemap; failed tiles are hidden so the basemap
-/// shows through when offline.
+/// shows through when offline. Their attribution (OpenStreetMap's data) shows only while
+/// this layer exists, i.e. when online tiles are enabled.
 fn add_tiles(map: &Map, url: &str) {
     let opts = leaflet::TileLayerOptions::new();
     let _ = js_sys::Reflect::set(&opts, &"maxZoom".into(), &19.into());

@@ -1,6 +1,7 @@
 //! The settings dialog: brokers, topics and their field mapping, Redis, operator, map tiles.
-//! Saving validates with the engine's own config parser (errors name the key), writes the
-//! config file and reconnects without restarting the app.
+//! Saving validates with the engine's own config parser (errors name the key), edits the
+//! config file (comments and other sections kept) and reconnects without restarting the
+//! app. Secrets are never sent here: they arrive as `set`, and `set` sent back keeps them.
 
 use crate::app::Ui;
 use crate::ipc;
@@ -75,12 +76,15 @@ pub fn SettingsDialog() -> impl IntoView {
                         </tbody>
                     </table>
                     <button class="link" on:click=move |_| form.update(|f| f.topics.push(TopicForm { kind: "position".into(), fields: "id=$key, lat=lat, lng=lng".into(), ..Default::default() }))>"+ Add topic"</button>
+                    <label class="field"><span>"Properties (librdkafka, one key=value per line; a stored secret shows as “set”, leave it to keep it)"</span>
+                        <textarea class="mono" rows="4" spellcheck="false" style="font: inherit; color: var(--text); background: #0d141d; border: 1px solid var(--line); border-radius: var(--radius); padding: 6px 8px; resize: vertical;" data-testid="settings-kafka-properties" prop:value=move || form.with(|f| f.properties.clone()) on:input=move |ev| form.update(|f| f.properties = event_target_value(&ev))></textarea>
+                    </label>
                     <h4>"Redis"</h4>
-                    {text("URL (several = cluster)", "settings-redis-url", |f| f.redis_url.clone(), |f, v| f.redis_url = v)}
+                    {text("URL (several = cluster; a stored password shows as “set”)", "settings-redis-url", |f| f.redis_url.clone(), |f, v| f.redis_url = v)}
                     {text("Geo keys", "settings-geo-keys", |f| f.geo_keys.clone(), |f, v| f.geo_keys = v)}
                     <h4>"Operator & map"</h4>
                     {text("Operator name", "settings-operator", |f| f.operator.clone(), |f, v| f.operator = v)}
-                    {text("Tile URL ({z}/{x}/{y}; empty = offline basemap only)", "settings-tile-url", |f| f.tile_url.clone(), |f, v| f.tile_url = v)}
+                    {text("Tile URL (https, {z}/{x}/{y}, optional {s} {r}; empty = offline basemap only)", "settings-tile-url", |f| f.tile_url.clone(), |f, v| f.tile_url = v)}
                 </div>
                 <Show when=move || error.with(Option::is_some)>
                     <div class="form-error" data-testid="settings-error">{move || error.get()}</div>

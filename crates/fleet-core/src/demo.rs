@@ -51,6 +51,7 @@ impl Demo {
             redis: None,
             store: StoreConfig {
                 path: Some(dir.path().join("cache.sqlite")),
+                ..Default::default()
             },
             history: HistoryConfig::default(),
             fleet: FleetConfig::default(),

@@ -17,8 +17,9 @@ const GEO_LAT_MAX: f64 = 85.051_128_78;
 const GEO_STEP: u32 = 26;
 
 /// Decodes a Redis geo-set score (a 52-bit interleaved geohash) to (lat, lng) — the centre
-/// of the cell, like `GEOPOS`. Reading scores with `ZRANGE … WITHSCORES` is one round-trip
-/// for the whole set, far cheaper than `GEOPOS` per member.
+/// of the cell, like `GEOPOS`. Reading scores with `ZSCAN` (a page of members with their
+/// scores per round trip) is far cheaper than `GEOPOS` per member. `None` for scores outside
+/// the 52-bit geohash range (and NaN): not written by `GEOADD`.
 pub fn decode_geo_score(score: f64) -> Option<(f64, f64)> {
     if !(0.0..=4_503_599_627_370_496.0).contains(&score) {
         return None;
@@ -62,5 +63,8 @@ mod tests {
             "{lat} {lng}"
         );
         assert!(decode_geo_score(-1.0).is_none());
+        assert!(decode_geo_score(f64::NAN).is_none());
+        assert!(decode_geo_score(f64::INFINITY).is_none());
+        assert!(decode_geo_score(4_503_599_627_370_497.0).is_none());
     }
 }

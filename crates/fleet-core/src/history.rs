@@ -50,6 +50,23 @@ impl HistoryPolicy {
         }
     }
 
+    /// Forgets a vehicle evicted from the live state (its next sample is kept, as for a new
+    /// vehicle).
+    pub fn forget(&mut self, vehicle: &str) {
+        self.last.remove(vehicle);
+        self.status_changed.remove(vehicle);
+    }
+
+    /// Vehicles remembered (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.last.len().max(self.status_changed.len())
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Notes that a vehicle's status changed: its next position is kept.
     pub fn status_changed(&mut self, vehicle: &str) {
         if let Some(f) = self.status_changed.get_mut(vehicle) {

@@ -41,6 +41,32 @@ pub struct Notice {
     pub alert_ids: Vec<String>,
 }
 
+impl Notice {
+    /// The title and body as the notification daemon must receive them: freedesktop
+    /// daemons (dunst, GNOME, KDE) interpret a subset of HTML in notifications, and an
+    /// upstream alert's message is untrusted text, so `& < > " '` are escaped and shown
+    /// literally (the notice itself, kept for `recent_notifications`, stays unescaped).
+    pub fn for_daemon(&self) -> (String, String) {
+        (escape_markup(&self.title), escape_markup(&self.body))
+    }
+}
+
+/// Escapes the characters notification markup gives a meaning to.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Decides the notices; one per desktop, fed the open alerts every second or so.
 #[derive(Debug)]
 pub struct Notifier {
@@ -331,6 +357,35 @@ mod tests {
         let acked: Vec<Alert> = Vec::new();
         assert!(n.step(&acked, 100_000).is_empty());
         assert!(n.pending_raised.is_empty());
+    }
+
+    #[test]
+    fn upstream_markup_reaches_the_daemon_escaped() {
+        let mut n = Notifier::new(60.0);
+        n.step(&[], 0);
+        let mut a = alert("<i>x</i>", Severity::Critical, 0);
+        a.message = r#"<b>x</b> & <a href="https://evil.example/">click</a> 'now'"#.into();
+        a.rule = "<u>rule</u>".into();
+        let shown = n.step(&[a], 1);
+        assert_eq!(shown.len(), 1);
+        let (title, body) = shown[0].for_daemon();
+        assert_eq!(
+            body,
+            "&lt;b&gt;x&lt;/b&gt; &amp; &lt;a href=&quot;https://evil.example/&quot;&gt;click&lt;/a&gt; &#39;now&#39;"
+        );
+        assert_eq!(
+            title,
+            "critical: &lt;u&gt;rule&lt;/u&gt; on car-&lt;i&gt;x&lt;/i&gt;"
+        );
+        for s in [&title, &body] {
+            assert!(
+                !s.contains('<') && !s.contains('>') && !s.contains('"'),
+                "{s}"
+            );
+        }
+        // The recorded notice keeps the text as it came.
+        assert!(shown[0].body.starts_with("<b>x</b> & "));
+        assert_eq!(escape_markup("plain text"), "plain text");
     }
 
     #[test]

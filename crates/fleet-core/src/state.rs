@@ -78,6 +78,10 @@ pub struct LiveFleet {
     pub kafka: ConnState,
     /// Redis connection health.
     pub redis: ConnState,
+    /// Gaps recorded in the cache, in all (SPEC §7).
+    pub gaps: u64,
+    /// Why the cache cannot be written, while it cannot.
+    pub cache_error: Option<String>,
 }
 
 /// What applying a position or status did.
@@ -101,6 +105,8 @@ impl LiveFleet {
             stale_after_ms: (stale_after_s * 1000.0) as i64,
             kafka: ConnState::Disabled,
             redis: ConnState::Disabled,
+            gaps: 0,
+            cache_error: None,
         }
     }
 
@@ -115,6 +121,40 @@ impl LiveFleet {
             });
         v.last_seen_ms = v.last_seen_ms.max(now_ms);
         (v, new)
+    }
+
+    /// Picks the vehicles to evict (SPEC §7 bounded): every vehicle not heard from since
+    /// `silent_before_ms`, and, while more than `max` remain, the longest silent ones. Those
+    /// for which `keep` says so (an open rule alert) stay. The caller removes the returned
+    /// ids here ([`LiveFleet::remove`]) and from every other per-vehicle map.
+    pub fn eviction_candidates(
+        &self,
+        silent_before_ms: i64,
+        max: usize,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let mut by_age: Vec<(i64, &String)> = self
+            .vehicles
+            .iter()
+            .map(|(id, v)| (v.last_seen_ms, id))
+            .collect();
+        let over = by_age.len().saturating_sub(max);
+        if over > 0 {
+            by_age.select_nth_unstable(over - 1);
+        }
+        by_age
+            .iter()
+            .enumerate()
+            .filter(|(i, (seen, _))| *i < over || *seen < silent_before_ms)
+            .map(|(_, (_, id))| *id)
+            .filter(|id| !keep(id))
+            .cloned()
+            .collect()
+    }
+
+    /// Removes a vehicle from the live state.
+    pub fn remove(&mut self, id: &str) {
+        self.vehicles.remove(id);
     }
 
     /// Seeds a vehicle from the cache (not counted as seen now).
@@ -260,6 +300,8 @@ impl LiveFleet {
             redis_rate: self.redis_rate.per_second(now_ms),
             kafka: self.kafka.clone(),
             redis: self.redis.clone(),
+            gaps: self.gaps,
+            cache_error: self.cache_error.clone(),
             ..Default::default()
         };
         for (name, t) in &self.topics {
@@ -353,5 +395,32 @@ mod tests {
         f.set_lag("gps", 0, 7);
         f.set_lag("gps", 1, 3);
         assert_eq!(f.counters(5_000).lag, Some(10));
+    }
+
+    /// SPEC §7 bounded: silent vehicles go, the fleet is capped by evicting the longest
+    /// silent first, and vehicles the caller must keep stay.
+    #[test]
+    fn eviction_takes_the_silent_and_the_oldest_over_the_cap() {
+        let mut l = LiveFleet::new(300.0);
+        for i in 0..10 {
+            l.apply_position(
+                &PositionSample {
+                    vehicle: format!("v{i}"),
+                    ..p(Source::Kafka, 1)
+                },
+                1_000 * i,
+            );
+        }
+        let mut gone = l.eviction_candidates(2_500, usize::MAX, |_| false);
+        gone.sort();
+        assert_eq!(gone, ["v0", "v1", "v2"]);
+        let mut gone = l.eviction_candidates(0, 6, |id| id == "v1");
+        gone.sort();
+        assert_eq!(gone, ["v0", "v2", "v3"], "the 4 oldest, v1 kept");
+        for id in &gone {
+            l.remove(id);
+        }
+        assert_eq!(l.len(), 7);
+        assert!(l.eviction_candidates(0, 7, |_| false).is_empty());
     }
 }

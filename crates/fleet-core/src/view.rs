@@ -131,6 +131,8 @@ impl FrameBuilder {
             open_alerts: input.open_alerts,
             demo: input.demo,
             rate_history: self.rate_history.iter().copied().collect(),
+            // The shell fills it in from the cache (src-tauri/src/stream.rs).
+            outbox: Default::default(),
         }
     }
 }

@@ -79,4 +79,10 @@ pub struct FleetCounters {
     pub kafka: ConnState,
     /// Redis connection health.
     pub redis: ConnState,
+    /// Gaps recorded in the cache (SPEC §7): data that could not be read. Shown, never silent.
+    #[serde(default)]
+    pub gaps: u64,
+    /// The cache cannot be written (disk full, read-only, corrupt…): the reason, shown at once.
+    #[serde(default)]
+    pub cache_error: Option<String>,
 }

@@ -155,11 +155,17 @@ pub enum RejectReason {
     InvalidField,
     /// The topic is not configured with a known kind.
     UnknownKind,
+    /// A timestamp too far in the future (beyond `fleet.max_future_skew_s`) or before
+    /// 2000-01-01 (SPEC §7): one such message would pin a vehicle and freeze its timers.
+    BadTs,
+    /// An id over 256 bytes or with control characters (SPEC §7): unbounded ids would make
+    /// every per-vehicle map unbounded too.
+    BadId,
 }
 
 impl RejectReason {
     /// Every reason, for counters that list all of them.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::Oversized,
         RejectReason::NotUtf8,
         RejectReason::NotJson,
@@ -172,6 +178,8 @@ impl RejectReason {
         RejectReason::InvalidTimestamp,
         RejectReason::InvalidField,
         RejectReason::UnknownKind,
+        RejectReason::BadTs,
+        RejectReason::BadId,
     ];
 
     /// Stable snake_case code.
@@ -189,6 +197,8 @@ impl RejectReason {
             RejectReason::InvalidTimestamp => "invalid_timestamp",
             RejectReason::InvalidField => "invalid_field",
             RejectReason::UnknownKind => "unknown_kind",
+            RejectReason::BadTs => "bad_ts",
+            RejectReason::BadId => "bad_id",
         }
     }
 

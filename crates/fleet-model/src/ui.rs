@@ -121,6 +121,40 @@ pub struct Frame {
     pub demo: bool,
     /// Messages per second over the last minute, one value per second (sparkline).
     pub rate_history: Vec<f64>,
+    /// The ack outbox (`outbox-count`): set by the shell from the cache, not by the frame
+    /// builder, which sees only the live state.
+    #[serde(default)]
+    pub outbox: OutboxStatus,
+}
+
+/// The ack outbox (SPEC §6): acks made here and not yet published, and those the broker
+/// refused for good (too large, not allowed, invalid), which are set aside as dead letters so
+/// the acks queued after them still go out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxStatus {
+    /// Waiting to be published (Kafka unreachable, or not tried yet).
+    pub pending: u64,
+    /// Refused for good and never to be published (dead letters).
+    pub dead: u64,
+    /// Why the most recent dead letter was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Longest acknowledgement note in bytes (UTF-8). Longer notes are cut where they are made (the
+/// engine, `fleetctl ack`, the note field), so an ack always fits a Kafka message.
+pub const ACK_NOTE_MAX_BYTES: usize = 4096;
+
+/// `note` cut to at most [`ACK_NOTE_MAX_BYTES`] bytes, on a character boundary.
+pub fn cap_ack_note(note: &str) -> &str {
+    if note.len() <= ACK_NOTE_MAX_BYTES {
+        return note;
+    }
+    let mut end = ACK_NOTE_MAX_BYTES;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    &note[..end]
 }
 
 /// A search result.

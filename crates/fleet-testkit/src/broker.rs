@@ -189,6 +189,17 @@ impl Broker {
             });
     }
 
+    /// Deletes `name` and waits until it is gone.
+    pub fn delete_topic(&self, name: &str) {
+        kafka::delete_topic(&self.bootstrap(), name, TOPIC_TIMEOUT).unwrap_or_else(|e| {
+            panic!(
+                "deleting topic {name} on {}: {e}\nbroker log tail:\n{}",
+                self.bootstrap(),
+                self.log_tail()
+            )
+        });
+    }
+
     /// A [`Producer`] connected to this broker.
     pub fn producer(&self) -> Producer {
         Producer::new(&self.bootstrap())

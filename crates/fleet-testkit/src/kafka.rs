@@ -507,3 +507,40 @@ fn wait_for_leaders(
         after: timeout,
     })
 }
+
+/// Deletes `name` and waits until metadata no longer shows it (a no-op if it is absent).
+pub(crate) fn delete_topic(bootstrap: &str, name: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create()?;
+    let opts = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = futures::executor::block_on(admin.delete_topics(&[name], &opts))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => {
+                return Err(TestkitError::Unexpected(format!(
+                    "deleting topic {topic}: {code:?}"
+                )));
+            }
+        }
+    }
+    let consumer: BaseConsumer = base_config(bootstrap).create()?;
+    while Instant::now() < deadline {
+        if let Ok(meta) =
+            consumer.fetch_metadata(Some(name), left(deadline).min(Duration::from_secs(2)))
+        {
+            let present = meta
+                .topics()
+                .iter()
+                .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
+            if !present {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(TestkitError::Timeout {
+        what: format!("topic {name} to disappear"),
+        after: timeout,
+    })
+}

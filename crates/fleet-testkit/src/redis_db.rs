@@ -409,3 +409,61 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+impl RedisServer {
+    /// A synchronous connection to this server (DB 0).
+    pub fn connection(&self) -> Result<redis::Connection> {
+        let client = redis::Client::open(self.url().as_str())?;
+        Ok(client.get_connection_with_timeout(Duration::from_secs(5))?)
+    }
+
+    /// How often `command` (lower case, e.g. `"zscan"`) ran on this server since it started
+    /// or since [`RedisServer::reset_stats`], from `INFO commandstats`; 0 if never. A private
+    /// server makes this exact: nothing else talks to it.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let mut conn = self
+            .connection()
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url()));
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut conn)
+            .unwrap_or_else(|e| panic!("INFO commandstats on {}: {e}", self.url()));
+        command_calls(&info, command)
+    }
+
+    /// `CONFIG RESETSTAT`: zeroes the command statistics.
+    pub fn reset_stats(&self) {
+        let mut conn = self
+            .connection()
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url()));
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut conn)
+            .unwrap_or_else(|e| panic!("CONFIG RESETSTAT on {}: {e}", self.url()));
+    }
+}
+
+/// `calls=` of `cmdstat_<command>` in an `INFO commandstats` reply.
+fn command_calls(info: &str, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{}:", command.to_ascii_lowercase());
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .and_then(|fields| {
+            fields
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod command_stats_tests {
+    #[test]
+    fn parses_commandstats() {
+        let info = "# Commandstats\r\ncmdstat_zscan:calls=52,usec=900,usec_per_call=17.31,rejected_calls=0,failed_calls=0\r\ncmdstat_zscore:calls=1,usec=2\r\n";
+        assert_eq!(super::command_calls(info, "zscan"), 52);
+        assert_eq!(super::command_calls(info, "ZSCORE"), 1);
+        assert_eq!(super::command_calls(info, "zrange"), 0);
+    }
+}

@@ -42,6 +42,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run the embedded demo headless (in-process broker + simulator + pipeline).
     Demo(DemoArgs),
+    /// Connect exactly as `ingest` would and report what is there (or why it fails).
+    Check(CheckArgs),
 }
 
 impl Command {
@@ -58,6 +60,7 @@ impl Command {
             Command::Bench(BenchCommand::Rules(a)) => a.json,
             Command::Bench(BenchCommand::Alerts(a)) => a.json,
             Command::Demo(a) => a.json,
+            Command::Check(a) => a.json,
         }
     }
 }
@@ -115,6 +118,16 @@ pub struct IngestArgs {
     #[arg(long, value_name = "SECS")]
     pub idle_exit: Option<f64>,
     /// Print a JSON summary at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl check`
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print a JSON report at the end.
     #[arg(long)]
     pub json: bool,
 }

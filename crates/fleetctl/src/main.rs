@@ -13,16 +13,27 @@ use error::CliError;
 
 fn main() {
     let args = cli::Cli::parse();
-    init_tracing(args.verbose);
+    // The long-running pipelines also log to a daily file; one-shot commands only to stderr.
+    let to_file = matches!(
+        args.command,
+        cli::Command::Ingest(_) | cli::Command::Demo(_)
+    );
+    let log_guard = init_tracing(args.verbose, to_file);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => exit(CliError::Runtime(format!("cannot start runtime: {e}"))),
+        Err(e) => {
+            drop(log_guard);
+            exit(CliError::Runtime(format!("cannot start runtime: {e}")))
+        }
     };
     let json = args.command.json();
-    match rt.block_on(cmd::run(args.command)) {
+    let result = rt.block_on(cmd::run(args.command));
+    // `exit` skips destructors: flush the log file first.
+    drop(log_guard);
+    match result {
         Ok(out) => {
             if json {
                 println!("{out}");
@@ -37,7 +48,47 @@ fn exit(e: CliError) -> ! {
     std::process::exit(e.code())
 }
 
-fn init_tracing(verbose: u8) {
+/// Days of log files kept (one file a day, older ones deleted).
+const LOG_FILES_KEPT: usize = 7;
+
+/// Where the log files go: `<data_dir>/fleetdash/logs` (`~/.local/share/fleetdash/logs` on
+/// Linux, beside the app's); `$FLEETDASH_LOG_DIR` overrides it, set empty for stderr only.
+fn log_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("FLEETDASH_LOG_DIR") {
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(d.into()),
+        None => dirs::data_dir().map(|d| d.join("fleetdash").join("logs")),
+    }
+}
+
+/// A daily `fleetctl.YYYY-MM-DD.log` in [`log_dir`], the last [`LOG_FILES_KEPT`] kept.
+fn log_file() -> Option<Result<tracing_appender::rolling::RollingFileAppender, String>> {
+    let dir = log_dir()?;
+    let mut mkdir = std::fs::DirBuilder::new();
+    mkdir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
+    Some(
+        mkdir
+            .create(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                tracing_appender::rolling::RollingFileAppender::builder()
+                    .rotation(tracing_appender::rolling::Rotation::DAILY)
+                    .filename_prefix("fleetctl")
+                    .filename_suffix("log")
+                    .max_log_files(LOG_FILES_KEPT)
+                    .build(&dir)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("{}: {e}", dir.display())),
+    )
+}
+
+/// Logs to stderr, and with `to_file` to [`log_file`] too; the guard flushes the file.
+fn init_tracing(verbose: u8, to_file: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = match verbose {
         0 => "info,rdkafka=warn,sqlx=warn",
         1 => "debug,rdkafka=info,sqlx=warn",
@@ -45,11 +96,36 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDASH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .compact()
+    let (file, problem) = match to_file.then(log_file).flatten() {
+        Some(Ok(appender)) => (Some(tracing_appender::non_blocking(appender)), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    let (file_layer, guard) = match file {
+        Some((writer, guard)) => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_writer(writer),
+            ),
+            Some(guard),
+        ),
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .compact(),
+        )
+        .with(file_layer)
         .init();
+    if let Some(p) = problem {
+        tracing::warn!("no log file, stderr only: {p}");
+    }
+    guard
 }

@@ -102,7 +102,12 @@ fn killed_ingest_resumes_without_duplicates_or_gaps() {
         assert_eq!(
             pos,
             query_i64(&env.cache(), "SELECT SUM(next_offset) FROM offsets"),
-            "after a crash the cache's offsets match its contents"
+            "after a crash the cache's offsets match its contents; warnings:\n{}",
+            env.log()
+                .lines()
+                .filter(|l| l.contains("WARN"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     producer.join().unwrap();

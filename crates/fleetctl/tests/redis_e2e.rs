@@ -195,3 +195,119 @@ fn acl_user_and_password_from_env() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("redis.password_env"));
 }
+
+/// One member that is not UTF-8 (and two other bad ids, SPEC §7) no longer stops the set from
+/// being read: the 50 good members land in the cache, each bad one is counted and
+/// quarantined once as `bad_id` however many polls see it, and the samples' times sit on the
+/// poll grid (deterministic across desktops, not the arrival instant).
+#[test]
+fn bad_members_are_skipped_and_counted() {
+    let db = RedisDb::new();
+    let key = db.key("cars#gps");
+    geoadd(
+        &db,
+        &key,
+        (0..50).map(|i| (format!("car-{i}"), 37.45 + f64::from(i) * 1e-4, 127.01)),
+    );
+    let mut conn = db.connection().unwrap();
+    let score: f64 = redis::cmd("ZSCORE")
+        .arg(&key)
+        .arg("car-0")
+        .query(&mut conn)
+        .unwrap();
+    let not_utf8: &[u8] = b"car-\xff\xfe";
+    let _: i64 = redis::cmd("ZADD")
+        .arg(&key)
+        .arg(score)
+        .arg(not_utf8)
+        .query(&mut conn)
+        .unwrap();
+    geoadd(
+        &db,
+        &key,
+        [
+            ("x".repeat(300), 37.5, 127.0),
+            ("car\t9".to_string(), 37.5, 127.0),
+        ],
+    );
+    let env = env_for(&db, &key);
+    // Spawned, not `--idle-exit`: a source that never gets through its first read is never
+    // idle, and the old code reconnected forever.
+    let mut child = env.spawn_ingest(&[]);
+    env.wait_stats(Duration::from_secs(30), "the 50 good members", |s| {
+        s["vehicles"] == 50 && s["rejected"] == 3
+    });
+    // Several more polls (200 ms) see the bad members again: still counted once.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(interrupt(&mut child).success(), "{}", env.log());
+    let s = env.stats();
+    assert_eq!(s["vehicles"], 50, "{s}");
+    assert_eq!(s["positions"], 50, "{s}");
+    assert_eq!(s["rejected"], 3, "{s}");
+    assert_eq!(s["rejected_by_reason"]["bad_id"], 3, "{s}");
+    assert_eq!(
+        query_i64(
+            &env.cache(),
+            &format!(
+                "SELECT COUNT(*) FROM quarantine WHERE topic = 'redis:{key}' AND raw = X'{}'",
+                not_utf8
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<String>()
+            )
+        ),
+        1,
+        "the member's bytes are kept"
+    );
+    assert!(
+        env.log().contains("redis geo member skipped"),
+        "{}",
+        env.log()
+    );
+    assert_eq!(
+        query_i64(
+            &env.cache(),
+            "SELECT COUNT(*) FROM positions WHERE source = 'redis' AND ts % 200 != 0"
+        ),
+        0,
+        "redis sample times are rounded down to the 200 ms poll grid"
+    );
+}
+
+/// A 50,000-member set is read with `ZSCAN … COUNT`, a page per round trip, never with one
+/// `ZRANGE 0 -1` reply. A private server so its command statistics count only this test.
+#[test]
+fn large_geo_set_is_scanned_in_pages() {
+    let server = RedisServer::start_new();
+    let key = "cars#gps";
+    for chunk in 0..10 {
+        geoadd_url(
+            &server.url(),
+            key,
+            (0..5_000).map(|i| {
+                let n = chunk * 5_000 + i;
+                (
+                    format!("car-{n}"),
+                    37.0 + f64::from(n) * 1e-5,
+                    127.0 + f64::from(n) * 1e-5,
+                )
+            }),
+        );
+    }
+    server.reset_stats();
+    let env = Env::new(&format!(
+        "[redis]\nurl = \"{}\"\ngeo_keys = [\"{key}\"]\npoll_ms = 200\n\n[store]\npath = \"{{store}}\"\n{KEEP_ALL}",
+        server.url()
+    ));
+    env.ingest_until_idle(1.5);
+    let s = env.stats();
+    assert_eq!(s["vehicles"], 50_000, "{s}");
+    assert_eq!(s["positions"], 50_000, "{s}");
+    let (zscan, zrange) = (
+        server.command_calls("zscan"),
+        server.command_calls("zrange"),
+    );
+    assert_eq!(zrange, 0, "no full-set ZRANGE");
+    // ~1,000 members per reply: at least ~50 round trips per cycle, several cycles.
+    assert!(zscan >= 45, "zscan calls {zscan}");
+}

@@ -45,7 +45,12 @@ pub struct SettingsForm {
     pub brokers: String,
     /// Topics and their field mapping.
     pub topics: Vec<TopicForm>,
-    /// Redis URL; empty = no Redis.
+    /// `[kafka.properties]`, one `key=value` per line. Secret values (passwords, keys)
+    /// arrive as `set`; sending `set` back keeps the stored secret.
+    #[serde(default)]
+    pub properties: String,
+    /// Redis URL(s), comma separated; empty = no Redis. A stored password arrives as
+    /// `set` (`redis://user:set@host:6379`); sending `set` back keeps it.
     pub redis_url: String,
     /// Geo set keys, comma separated.
     pub geo_keys: String,

@@ -131,12 +131,28 @@ pub struct RedisConfig {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// SQLite file; default `<data_dir>/fleetdash/cache.sqlite`.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Cap on the cache file (MB): over it, the oldest history is dropped first (SPEC §7).
+    #[serde(default = "default_max_size_mb")]
+    pub max_size_mb: u64,
+}
+
+fn default_max_size_mb() -> u64 {
+    2048
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            max_size_mb: default_max_size_mb(),
+        }
+    }
 }
 
 /// `[history]`: which position samples the cache keeps and for how long (SPEC §2).
@@ -179,12 +195,38 @@ pub struct FleetConfig {
     /// A vehicle is stale after this long without a message (s).
     #[serde(default = "default_stale")]
     pub stale_after_s: f64,
+    /// Timestamps more than this far ahead of the local clock are quarantined as `bad_ts`
+    /// (SPEC §7): a device with a broken clock must not pin its vehicle in the future.
+    #[serde(default = "default_max_future_skew")]
+    pub max_future_skew_s: f64,
+    /// At most this many vehicles are kept in memory; past it the longest silent ones are
+    /// evicted (they stay in the cache). Vehicles silent for `history.retention_hours` are
+    /// evicted in any case (SPEC §7 bounded).
+    #[serde(default = "default_max_live_vehicles")]
+    pub max_live_vehicles: usize,
+}
+
+fn default_max_live_vehicles() -> usize {
+    250_000
+}
+
+fn default_max_future_skew() -> f64 {
+    300.0
+}
+
+impl FleetConfig {
+    /// [`FleetConfig::max_future_skew_s`] in ms.
+    pub fn max_future_skew_ms(&self) -> i64 {
+        (self.max_future_skew_s * 1000.0) as i64
+    }
 }
 
 impl Default for FleetConfig {
     fn default() -> Self {
         Self {
             stale_after_s: default_stale(),
+            max_future_skew_s: default_max_future_skew(),
+            max_live_vehicles: default_max_live_vehicles(),
         }
     }
 }

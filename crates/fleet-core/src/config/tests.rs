@@ -95,6 +95,10 @@ fn bad_redis_scheme_and_values() {
     assert!(err("[redis]\nurl = [\"redis://a:1\", \"tcp://b\"]\n").contains("redis.url[1]"));
     assert!(err("[history]\nmin_distance_m = -1\n").contains("history.min_distance_m"));
     assert!(err("[fleet]\nstale_after_s = \"soon\"\n").contains("fleet.stale_after_s"));
+    // Huge durations would overflow the ms arithmetic of the rules (REVIEW: stale.after_s).
+    assert!(err("[fleet]\nstale_after_s = 1e300\n").contains("fleet.stale_after_s"));
+    assert!(err("[fleet]\nmax_future_skew_s = -1\n").contains("fleet.max_future_skew_s"));
+    assert!(parse("[fleet]\nmax_future_skew_s = 60\n").is_ok());
 }
 
 #[test]

@@ -121,10 +121,27 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         ("history.retention_hours", h.retention_hours),
         ("history.downsample_after_hours", h.downsample_after_hours),
         ("fleet.stale_after_s", cfg.fleet.stale_after_s),
+        ("fleet.max_future_skew_s", cfg.fleet.max_future_skew_s),
     ] {
         if !(v.is_finite() && v > 0.0) {
             return Err(bad(key, "must be a number > 0"));
         }
+    }
+    // Durations become i64 milliseconds; a year is far beyond any sensible value and keeps
+    // every later `* 1000` and `now + d` clear of overflow.
+    for (key, v) in [
+        ("fleet.stale_after_s", cfg.fleet.stale_after_s),
+        ("fleet.max_future_skew_s", cfg.fleet.max_future_skew_s),
+    ] {
+        if v > 31_536_000.0 {
+            return Err(bad(key, "must be at most 31536000 (a year)"));
+        }
+    }
+    if cfg.fleet.max_live_vehicles == 0 {
+        return Err(bad("fleet.max_live_vehicles", "must be at least 1"));
+    }
+    if !(1..=1_048_576).contains(&cfg.store.max_size_mb) {
+        return Err(bad("store.max_size_mb", "must be between 1 and 1048576"));
     }
     if let Some(n) = &cfg.operator.name
         && n.trim().is_empty()

@@ -17,6 +17,63 @@ use serde_json::{Map, Value};
 /// Largest payload accepted (SPEC §2: oversized > 1 MiB).
 pub const MAX_PAYLOAD: usize = 1024 * 1024;
 
+/// Longest id accepted (SPEC §7 `bad_id`): every per-vehicle map is keyed by it.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Earliest timestamp accepted: 2000-01-01T00:00:00Z (SPEC §7 `bad_ts`).
+pub const MIN_TS_MS: i64 = 946_684_800_000;
+
+/// Default for `fleet.max_future_skew_s` in ms.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 300_000;
+
+/// Checks an id (vehicle, device or alert) against SPEC §7: at most [`MAX_ID_BYTES`] and no
+/// control characters. Shared by every source so Kafka and Redis agree on what an id is.
+pub fn check_id(id: &str) -> Result<(), Rejection> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(reject(
+            RejectReason::BadId,
+            format!("id is {} bytes, limit is {MAX_ID_BYTES}", id.len()),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(reject(
+            RejectReason::BadId,
+            format!("id {:?} contains control characters", truncate(id, 40)),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a message time against SPEC §7: not before 2000 and not more than `skew_ms` ahead
+/// of the local clock `now_ms`.
+pub fn check_ts(ts_ms: i64, now_ms: i64, skew_ms: i64) -> Result<(), Rejection> {
+    if ts_ms < MIN_TS_MS {
+        return Err(reject(
+            RejectReason::BadTs,
+            format!("ts {ts_ms} is before 2000-01-01"),
+        ));
+    }
+    if ts_ms > now_ms.saturating_add(skew_ms) {
+        return Err(reject(
+            RejectReason::BadTs,
+            format!(
+                "ts {ts_ms} is {} s ahead of the local clock (limit {} s)",
+                (ts_ms - now_ms) / 1000,
+                skew_ms / 1000
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// One message as it came off the wire.
 #[derive(Debug, Clone, Copy)]
 pub struct RawMessage<'a> {
@@ -66,6 +123,7 @@ fn reject(reason: RejectReason, detail: impl Into<String>) -> Rejection {
 pub struct Decoder {
     kind: TopicKind,
     paths: Vec<(&'static str, FieldPath)>,
+    max_future_skew_ms: i64,
 }
 
 impl Decoder {
@@ -85,7 +143,14 @@ impl Decoder {
         Self {
             kind: topic.kind,
             paths,
+            max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
         }
+    }
+
+    /// Sets how far ahead of the local clock a timestamp may be (`fleet.max_future_skew_s`).
+    pub fn with_max_future_skew_ms(mut self, ms: i64) -> Self {
+        self.max_future_skew_ms = ms;
+        self
     }
 
     /// The kind this decoder handles.
@@ -130,15 +195,17 @@ impl Decoder {
         msg: &RawMessage,
         now_ms: i64,
     ) -> Result<i64, Rejection> {
-        match self.get("ts", obj) {
-            Some(Value::Null) | None => Ok(msg.kafka_ts_ms.filter(|t| *t > 0).unwrap_or(now_ms)),
+        let ts = match self.get("ts", obj) {
+            Some(Value::Null) | None => msg.kafka_ts_ms.filter(|t| *t > 0).unwrap_or(now_ms),
             Some(v) => ts::parse_ts(v).map_err(|_| {
                 reject(
                     RejectReason::InvalidTimestamp,
                     format!("ts {} is neither ms-epoch nor RFC 3339", short(v)),
                 )
-            }),
-        }
+            })?,
+        };
+        check_ts(ts, now_ms, self.max_future_skew_ms)?;
+        Ok(ts)
     }
 
     /// Decodes one message. `now_ms` is the arrival time (fallback timestamp).
@@ -190,12 +257,14 @@ impl Decoder {
     }
 
     fn vehicle_id(&self, obj: &Map<String, Value>, key: Option<&str>) -> Result<String, Rejection> {
-        self.text_or_key("id", obj, key).ok_or_else(|| {
+        let id = self.text_or_key("id", obj, key).ok_or_else(|| {
             reject(
                 RejectReason::MissingId,
                 "no vehicle id in key or mapped field",
             )
-        })
+        })?;
+        check_id(&id)?;
+        Ok(id)
     }
 
     fn coordinate(
@@ -319,10 +388,12 @@ impl Decoder {
         let id = self
             .text_or_key("id", obj, key)
             .ok_or_else(|| reject(RejectReason::MissingId, "alert has no id (field or key)"))?;
+        check_id(&id)?;
         let vehicle = self
             .get("vehicle", obj)
             .and_then(as_text)
             .ok_or_else(|| reject(RejectReason::InvalidField, "alert has no vehicle"))?;
+        check_id(&vehicle)?;
         let rule = self
             .get("rule", obj)
             .and_then(as_text)
@@ -377,6 +448,7 @@ impl Decoder {
                 "ack has no alert_id (field or key)",
             )
         })?;
+        check_id(&alert_id)?;
         let operator = self
             .get("operator", obj)
             .and_then(as_text)
@@ -396,11 +468,7 @@ impl Decoder {
 fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 40 {
-        let mut end = 40;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &s[..end])
+        format!("{}…", truncate(&s, 40))
     } else {
         s
     }

@@ -185,3 +185,76 @@ fn info_alert_ack() {
         Ok(Decoded::Tombstone)
     );
 }
+
+/// SPEC §7: one message dated in the year 5000 (or 1980) must not pin a vehicle; it is
+/// quarantined as `bad_ts`, in every kind that carries a time.
+#[test]
+fn timestamps_out_of_bounds_are_bad_ts() {
+    let d = decoder(TopicKind::Position, &[]);
+    // now = 2033 (see `run`); year 5000 as ms and as RFC 3339, and 1980.
+    for ts in [
+        "95617584000000",
+        "\"5000-01-01T00:00:00Z\"",
+        "315532800000",
+        "\"1980-01-01T00:00:00Z\"",
+        "2000000301000",
+    ] {
+        let payload = format!(r#"{{"lat":1,"lng":2,"ts":{ts}}}"#);
+        assert_eq!(reason(&d, payload.as_bytes()), RejectReason::BadTs, "{ts}");
+    }
+    // Within the skew (299 s ahead) and exactly 2000-01-01 are fine.
+    for ts in ["2000000299000", "946684800000"] {
+        let payload = format!(r#"{{"lat":1,"lng":2,"ts":{ts}}}"#);
+        assert!(run(&d, Some("car-1"), payload.as_bytes()).is_ok(), "{ts}");
+    }
+    // The skew is configurable.
+    let strict = decoder(TopicKind::Position, &[]).with_max_future_skew_ms(1_000);
+    assert_eq!(
+        reason(&strict, br#"{"lat":1,"lng":2,"ts":2000000002000}"#),
+        RejectReason::BadTs
+    );
+    // A message without ts takes the Kafka timestamp, which is checked as well.
+    let s = decoder(TopicKind::Status, &[]);
+    let out = s.decode(
+        RawMessage {
+            key: Some(b"car-1"),
+            payload: Some(br#"{"engine":"on"}"#),
+            kafka_ts_ms: Some(95_617_584_000_000),
+        },
+        2_000_000_000_000,
+    );
+    assert_eq!(out.unwrap_err().reason, RejectReason::BadTs);
+    let a = decoder(TopicKind::Alert, &[]);
+    assert_eq!(
+        reason(
+            &a,
+            br#"{"id":"a1","vehicle":"car-1","ts":"5000-01-01T00:00:00Z"}"#
+        ),
+        RejectReason::BadTs
+    );
+}
+
+/// SPEC §7: ids over 256 bytes or with control characters are `bad_id`.
+#[test]
+fn oversized_and_control_ids_are_bad_id() {
+    let d = decoder(TopicKind::Position, &[]);
+    let long = "x".repeat(257);
+    let out = run(&d, Some(&long), br#"{"lat":1,"lng":2}"#);
+    assert_eq!(out.unwrap_err().reason, RejectReason::BadId);
+    let out = run(&d, Some("car\n1"), br#"{"lat":1,"lng":2}"#);
+    assert_eq!(out.unwrap_err().reason, RejectReason::BadId);
+    assert!(run(&d, Some(&"x".repeat(256)), br#"{"lat":1,"lng":2}"#).is_ok());
+    let mapped = decoder(TopicKind::Position, &[("id", "car")]);
+    assert_eq!(
+        reason(&mapped, br#"{"car":"a\u0000b","lat":1,"lng":2}"#),
+        RejectReason::BadId
+    );
+    let a = decoder(TopicKind::Alert, &[]);
+    assert_eq!(
+        reason(
+            &a,
+            format!(r#"{{"id":"{long}","vehicle":"car-1"}}"#).as_bytes()
+        ),
+        RejectReason::BadId
+    );
+}

@@ -43,6 +43,10 @@ pub(super) struct Core {
     pub(super) rules: Option<RuleEngine>,
     /// Alerts raised or resolved by the rules since the last batch was built.
     pub(super) raised: Vec<Alert>,
+    /// Vehicles silent this long are evicted from memory (the retention period).
+    pub(super) evict_silent_ms: i64,
+    /// At most this many vehicles in memory (`fleet.max_live_vehicles`).
+    pub(super) max_live: usize,
 }
 
 impl Core {
@@ -58,6 +62,31 @@ impl Core {
                     .filter_map(|(v, p)| serde_json::to_string(&p).ok().map(|j| (v, j))),
             );
         }
+    }
+
+    /// Evicts vehicles from every per-vehicle map (live state, history and status policies,
+    /// rules, pending snapshots) so memory follows the fleet that is actually reporting, not
+    /// every id ever seen (SPEC §7). They stay in the cache; a vehicle that reports again is
+    /// new to memory. Vehicles with an open rule alert stay. Returns how many went.
+    pub(super) fn evict(&mut self, now: i64) -> usize {
+        let handle = self.live.clone();
+        let mut live = handle.lock();
+        let rules = &self.rules;
+        let gone = live.eviction_candidates(now - self.evict_silent_ms, self.max_live, |id| {
+            rules.as_ref().is_some_and(|r| r.has_open(id))
+        });
+        for id in &gone {
+            if let Some(r) = &mut self.rules
+                && !r.forget(id)
+            {
+                continue;
+            }
+            live.remove(id);
+            self.history.forget(id);
+            self.status_policy.last.remove(id);
+            self.dirty.remove(id);
+        }
+        gone.len()
     }
 
     /// Wall-clock rules (stale devices), once per tick.
@@ -82,6 +111,7 @@ impl Core {
         let now = b.arrival_ms;
         let mut wb = WriteBatch {
             offsets: b.offsets,
+            gaps: b.gaps,
             ..Default::default()
         };
         let mut deltas: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
@@ -93,6 +123,7 @@ impl Core {
                 let d = deltas.entry(item.topic.clone()).or_default();
                 d.0 += 1;
                 let origin = Origin {
+                    topic: Some(item.topic.clone()),
                     partition: Some(item.partition),
                     offset: Some(item.offset),
                 };
@@ -184,6 +215,24 @@ impl Core {
     pub(super) async fn redis_event(&mut self, e: RedisEvent) {
         match e {
             RedisEvent::Conn(c) => self.live.lock().redis = c,
+            // Bad members of a geo set (SPEC §7 `bad_id`, …): counted and quarantined like bad
+            // Kafka messages; the source reports each once while it stays in the set.
+            RedisEvent::Rejected(rows) => {
+                {
+                    let mut live = self.live.lock();
+                    for q in &rows {
+                        live.count_rejection(q.reason);
+                        live.count(&q.topic, 0, 1, q.received_ms);
+                    }
+                }
+                let wb = WriteBatch {
+                    quarantine: rows,
+                    ..Default::default()
+                };
+                if let Err(e) = self.writer.write(wb).await {
+                    warn!(error = %e, "cache writer gone; redis rejections not stored");
+                }
+            }
             RedisEvent::Positions(ps) => {
                 let now = now_ms();
                 let mut wb = WriteBatch::default();

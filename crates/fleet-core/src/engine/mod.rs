@@ -35,7 +35,20 @@ pub enum EngineError {
     /// Acknowledgement.
     #[error(transparent)]
     Ack(#[from] AckError),
+    /// Another engine ingests into this cache (SPEC §7: one engine per cache).
+    #[error(transparent)]
+    Lock(#[from] crate::store::LockError),
 }
+
+/// How often memory is checked for vehicles to evict.
+const EVICT_EVERY: Duration = Duration::from_secs(30);
+
+/// How long shutdown may take, whatever the sources and the disk are doing (SPEC §7).
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// A commit failure is shown once it is permanent, or once a transient one (lock
+/// contention) has lasted this long.
+const SHOW_TRANSIENT_FAULT_AFTER_MS: i64 = 5_000;
 
 /// Shared, lockable live state.
 #[derive(Clone)]
@@ -60,6 +73,7 @@ pub struct Engine {
     operator: String,
     outbox: Arc<Notify>,
     outbox_task: Option<tokio::task::JoinHandle<()>>,
+    _lock: crate::store::CacheLock,
 }
 
 impl Engine {
@@ -69,7 +83,17 @@ impl Engine {
         store: Store,
         cancel: CancellationToken,
     ) -> Result<Engine, EngineError> {
-        let (writer, writer_task) = store.start_writer(cfg.history.clone()).await?;
+        // First, before anything is written: a second engine on this cache changes nothing.
+        let lock = crate::store::CacheLock::acquire(store.path())?;
+        let (writer, writer_task) = store
+            .start_writer(
+                crate::store::Retention {
+                    history: cfg.history.clone(),
+                    max_size_bytes: cfg.store.max_size_mb * 1024 * 1024,
+                },
+                cancel.child_token(),
+            )
+            .await?;
         let live = Live(Arc::new(Mutex::new(LiveFleet::new(
             cfg.fleet.stale_after_s,
         ))));
@@ -106,9 +130,15 @@ impl Engine {
         let (ktx, krx) = mpsc::channel::<KafkaBatch>(4);
         let kafka = match &cfg.kafka {
             Some(k) => {
-                let resume = store.offsets().await?;
+                let resume = store.resume_points().await?;
                 info!(partitions = resume.len(), brokers = %k.brokers, "kafka: resuming from cached offsets");
-                Some(kafka::spawn(k, resume, ktx, cancel.child_token())?)
+                Some(kafka::spawn(
+                    k,
+                    resume,
+                    cfg.fleet.max_future_skew_ms(),
+                    ktx,
+                    cancel.child_token(),
+                )?)
             }
             None => None,
         };
@@ -142,9 +172,13 @@ impl Engine {
             dirty: HashSet::new(),
             rules,
             raised: Vec::new(),
+            evict_silent_ms: (cfg.history.retention_hours * 3_600_000.0) as i64,
+            max_live: cfg.fleet.max_live_vehicles,
         };
+        let gaps_before = store.gaps(0).await?.0 as u64;
         let task = tokio::spawn(run(
             core,
+            gaps_before,
             krx,
             rrx,
             kafka_status.clone(),
@@ -178,6 +212,7 @@ impl Engine {
             operator: cfg.operator.effective_name(),
             outbox,
             outbox_task,
+            _lock: lock,
         })
     }
 
@@ -228,17 +263,34 @@ impl Engine {
     }
 
     /// Stops the sources, processes what they already handed over, commits it, and makes a
-    /// last attempt to publish the outbox.
+    /// last attempt to publish the outbox; gives up after [`SHUTDOWN_LIMIT`] (what is not
+    /// committed then is read again on the next start, from the cache's offsets).
     pub async fn shutdown(self) -> Result<(), EngineError> {
         self.cancel.cancel();
-        if let Some(t) = self.outbox_task {
-            let _ = t.await;
+        let Engine {
+            outbox_task,
+            kafka,
+            task,
+            writer,
+            _lock,
+            ..
+        } = self;
+        let orderly = async move {
+            if let Some(t) = outbox_task {
+                let _ = t.await;
+            }
+            if let Some(k) = kafka {
+                tokio::task::spawn_blocking(move || k.join()).await.ok();
+            }
+            let _ = task.await;
+            writer.flush().await.ok();
+        };
+        if tokio::time::timeout(SHUTDOWN_LIMIT, orderly).await.is_err() {
+            warn!(
+                limit_s = SHUTDOWN_LIMIT.as_secs(),
+                "shutdown took too long; stopping without waiting further"
+            );
         }
-        if let Some(k) = self.kafka {
-            tokio::task::spawn_blocking(move || k.join()).await.ok();
-        }
-        let _ = self.task.await;
-        self.writer.flush().await.ok();
         Ok(())
     }
 }
@@ -264,8 +316,10 @@ async fn publish_outbox(
     let _ = publisher.flush(&store).await;
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     mut core: Core,
+    gaps_before: u64,
     mut krx: mpsc::Receiver<KafkaBatch>,
     mut rrx: mpsc::Receiver<RedisEvent>,
     kafka_status: Option<SharedStatus>,
@@ -275,6 +329,7 @@ async fn run(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut snapshot_due = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut evict_due = tokio::time::Instant::now() + EVICT_EVERY;
     let mut committed = core.writer.committed();
     let mut redis_open = true;
     let mut kafka_open = kafka_status.is_some();
@@ -299,7 +354,25 @@ async fn run(
                         l.set_lag(&t, p, lag);
                     }
                 }
+                {
+                    let c = committed.borrow();
+                    let now = now_ms();
+                    let mut l = core.live.lock();
+                    l.gaps = gaps_before + c.gaps;
+                    l.cache_error = c
+                        .fault
+                        .as_ref()
+                        .filter(|f| f.permanent || now - f.since_ms >= SHOW_TRANSIENT_FAULT_AFTER_MS)
+                        .map(|f| f.message.clone());
+                }
                 core.tick_rules(now_ms()).await;
+                if tokio::time::Instant::now() >= evict_due {
+                    evict_due = tokio::time::Instant::now() + EVICT_EVERY;
+                    let n = core.evict(now_ms());
+                    if n > 0 {
+                        info!(evicted = n, "vehicles evicted from memory (silent, or over fleet.max_live_vehicles)");
+                    }
+                }
                 if tokio::time::Instant::now() >= snapshot_due {
                     snapshot_due = tokio::time::Instant::now() + Duration::from_secs(5);
                     core.flush_snapshots().await;

@@ -7,6 +7,7 @@
 //! cache has them, purely so ops tools can see this desktop's lag.
 
 mod context;
+mod partition;
 mod poller;
 pub mod status;
 
@@ -55,5 +56,19 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     for (k, v) in &cfg.properties {
         c.set(k, v);
     }
+    // Set last, whatever the properties say: when a fetch offset is out of range (topic
+    // re-created or truncated under us) librdkafka must go back to the earliest offset, where
+    // the poller sees the jump back and records a gap. `latest` would jump over the data
+    // silently (SPEC §7).
+    if cfg
+        .properties
+        .get("auto.offset.reset")
+        .is_some_and(|v| v != "earliest" && v != "smallest")
+    {
+        tracing::warn!(
+            "kafka.properties: auto.offset.reset is ignored; fleetdash resumes from its cache and never skips data silently"
+        );
+    }
+    c.set("auto.offset.reset", "earliest");
     c
 }

@@ -26,6 +26,9 @@ pub struct KafkaStatus {
     pub position: BTreeMap<Tp, i64>,
     /// Arrival of the last message.
     pub last_message: Option<Instant>,
+    /// Partitions whose resume point is still being checked against the broker (SPEC §7):
+    /// not caught up until it is known they are the partitions the offsets came from.
+    pub verifying: BTreeSet<Tp>,
 }
 
 impl Default for KafkaStatus {
@@ -38,6 +41,7 @@ impl Default for KafkaStatus {
             watermarks: BTreeMap::new(),
             position: BTreeMap::new(),
             last_message: None,
+            verifying: BTreeSet::new(),
         }
     }
 }
@@ -62,7 +66,11 @@ impl KafkaStatus {
     /// True when every assigned partition's lag is known and zero, no topic is missing, and
     /// the connection is up.
     pub fn caught_up(&self) -> bool {
-        if !self.conn.is_up() || !self.missing_topics.is_empty() || self.assigned.is_empty() {
+        if !self.conn.is_up()
+            || !self.missing_topics.is_empty()
+            || self.assigned.is_empty()
+            || !self.verifying.is_empty()
+        {
             return false;
         }
         let lag = self.lag();

@@ -119,6 +119,23 @@ impl RuleEngine {
         }
     }
 
+    /// Whether the vehicle has an open (or acknowledged, not resolved) rule alert.
+    pub fn has_open(&self, vehicle: &str) -> bool {
+        self.open.get(vehicle).is_some_and(|a| !a.is_empty())
+    }
+
+    /// Forgets a vehicle evicted from the live state, unless it has an open rule alert (that
+    /// state is needed to resolve it). Returns whether it was forgotten.
+    pub fn forget(&mut self, vehicle: &str) -> bool {
+        if self.has_open(vehicle) {
+            return false;
+        }
+        self.open.remove(vehicle);
+        self.vehicles.remove(vehicle);
+        self.dirty.remove(vehicle);
+        true
+    }
+
     /// Persisted states changed since the last call.
     pub fn take_dirty(&mut self) -> Vec<(String, Persisted)> {
         self.dirty

@@ -4,8 +4,10 @@
 use fleet_model::{Ack, Alert, PositionSample, RejectReason, StatusSample, VehicleInfo};
 
 /// Kafka coordinates of a sample (absent for Redis samples).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Origin {
+    /// Topic.
+    pub topic: Option<std::sync::Arc<str>>,
     /// Partition.
     pub partition: Option<i32>,
     /// Offset.
@@ -33,6 +35,42 @@ pub struct QuarantineRow {
     pub raw_len: usize,
     /// Arrival time.
     pub received_ms: i64,
+}
+
+/// Where a partition's consumption stands after a batch: the next offset, and what
+/// identifies the data it came from (SPEC §7), so a restart can tell whether the partition
+/// it finds is still the one these offsets belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetMark {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to consume.
+    pub next: i64,
+    /// Fingerprint of the message at `next - 1` (none when nothing was consumed yet).
+    pub fingerprint: Option<i64>,
+    /// The cluster the offsets came from, when the broker reports one.
+    pub cluster_id: Option<String>,
+}
+
+/// Offsets fleetdash could not read (SPEC §7): recorded with the batch that skips them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapRow {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// First offset not read (the cache's offset).
+    pub from: i64,
+    /// Where reading resumed.
+    pub to: i64,
+    /// Stable reason code: `expired`, `beyond_end`, `topic_changed`, `cluster_changed`.
+    pub reason: &'static str,
+    /// One line for the operator.
+    pub detail: String,
+    /// When it was found (ms).
+    pub detected_ms: i64,
 }
 
 /// Bytes of a rejected payload that are kept (SPEC §2).
@@ -87,8 +125,10 @@ pub struct WriteBatch {
     pub acks: Vec<Ack>,
     /// Rejected messages.
     pub quarantine: Vec<QuarantineRow>,
-    /// Next offset per (topic, partition) after this batch.
-    pub offsets: Vec<(String, i32, i64)>,
+    /// Next offset per (topic, partition) after this batch, with its identity.
+    pub offsets: Vec<OffsetMark>,
+    /// Offsets skipped and why.
+    pub gaps: Vec<GapRow>,
     /// Messages and rejections per topic in this batch.
     pub topic_deltas: Vec<(String, u64, u64)>,
     /// Rule state of vehicles whose timers or geofence sides changed (JSON).
@@ -106,6 +146,7 @@ impl WriteBatch {
             && self.acks.is_empty()
             && self.quarantine.is_empty()
             && self.offsets.is_empty()
+            && self.gaps.is_empty()
             && self.topic_deltas.is_empty()
             && self.rule_states.is_empty()
     }
@@ -121,6 +162,7 @@ impl WriteBatch {
         self.acks.append(&mut other.acks);
         self.quarantine.append(&mut other.quarantine);
         self.offsets.append(&mut other.offsets);
+        self.gaps.append(&mut other.gaps);
         self.topic_deltas.append(&mut other.topic_deltas);
         self.rule_states.append(&mut other.rule_states);
     }

@@ -2,16 +2,23 @@
 //! commits batches together with their Kafka offsets, and a read pool for everything else.
 
 pub mod batch;
+mod lock;
+pub mod offsets;
 pub mod read;
+pub mod retention;
 pub mod views;
 pub mod writer;
 
-pub use batch::{AlertOrigin, Origin, QuarantineRow, VehicleSnapshot, WriteBatch};
+pub use batch::{
+    AlertOrigin, GapRow, OffsetMark, Origin, QuarantineRow, VehicleSnapshot, WriteBatch,
+};
+pub use lock::{CacheLock, LockError};
+pub use offsets::{GapInfo, ResumePoint};
 pub use read::{CacheStats, ExportFilter, ExportFormat, TopicStats};
+pub use retention::Retention;
 pub use views::AlertFeed;
-pub use writer::{Committed, WriterHandle};
+pub use writer::{CacheFault, Committed, WriterHandle};
 
-use crate::config::HistoryConfig;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -61,9 +68,12 @@ impl StoreError {
             StoreError::Migrate { source, .. } => source.to_string(),
             _ => return false,
         };
+        // Two processes opening a new cache at once: the second finds the first one's
+        // migration half-seen ("already exists", "duplicate column"); a retry sees it done.
         text.contains("database is locked")
             || text.contains("busy")
             || text.contains("already exists")
+            || text.contains("duplicate column")
     }
 }
 
@@ -101,6 +111,11 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", format!("-{cache_kib}"))
+            // Space freed by retention goes back to the file system (takes effect on caches
+            // created from now on; older ones keep their pages for reuse).
+            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
+            // The WAL is truncated back to this after checkpoints.
+            .pragma("journal_size_limit", "67108864")
             .pragma("temp_store", "memory")
             .disable_statement_logging()
     }
@@ -164,7 +179,8 @@ impl Store {
     /// Starts the single writer on a dedicated connection.
     pub async fn start_writer(
         &self,
-        history: HistoryConfig,
+        retention: Retention,
+        cancel: tokio_util::sync::CancellationToken,
     ) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
         let conn =
             sqlx::SqliteConnection::connect_with(&Self::options(&self.path, WRITER_CACHE_KIB))
@@ -173,7 +189,7 @@ impl Store {
                     path: self.path.clone(),
                     source,
                 })?;
-        Ok(writer::spawn(conn, history))
+        Ok(writer::spawn(conn, retention, cancel))
     }
 
     pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
@@ -192,14 +208,10 @@ impl Store {
 #[cfg(test)]
 mod tests;
 
-/// Re-export for tests and tools that run housekeeping by hand.
-pub async fn run_housekeeping(
-    store: &Store,
-    h: &HistoryConfig,
-    now: i64,
-) -> Result<(), StoreError> {
+/// Runs housekeeping by hand (tests and tools).
+pub async fn run_housekeeping(store: &Store, r: &Retention, now: i64) -> Result<(), StoreError> {
     let mut conn = store.pool.acquire().await.map_err(|e| store.err(e))?;
-    writer::housekeeping(&mut conn, h, now)
+    retention::housekeeping(&mut conn, r, now)
         .await
         .map_err(|e| store.err(e))
 }

@@ -25,6 +25,12 @@ pub struct CacheStats {
     pub alerts: AlertCounts,
     /// Per topic.
     pub topics: BTreeMap<String, TopicStats>,
+    /// Gaps recorded (SPEC §7): offsets that could not be read, never skipped silently.
+    pub gaps: i64,
+    /// The newest gaps (at most 20).
+    pub recent_gaps: Vec<super::GapInfo>,
+    /// The ack outbox: acks waiting to be published and dead letters (`crate::acks`).
+    pub outbox: fleet_model::ui::OutboxStatus,
 }
 
 /// Alerts by state.
@@ -220,6 +226,8 @@ impl Store {
         for ((topic, p), o) in self.offsets().await? {
             s.topics.entry(topic).or_default().offsets.insert(p, o);
         }
+        (s.gaps, s.recent_gaps) = self.gaps(20).await?;
+        s.outbox = self.outbox_status().await?;
         Ok(s)
     }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::HistoryConfig;
 use fleet_model::{
     Ack, Alert, AlertFilter, AlertState, PositionSample, RejectReason, Severity, Source,
 };
@@ -41,8 +42,28 @@ async fn fresh_store() -> (
 ) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-    let (w, task) = store.start_writer(HistoryConfig::default()).await.unwrap();
+    let (w, task) = store
+        .start_writer(retention(), Default::default())
+        .await
+        .unwrap();
     (dir, store, w, task)
+}
+
+fn retention() -> crate::store::Retention {
+    crate::store::Retention {
+        history: HistoryConfig::default(),
+        max_size_bytes: 2048 * 1024 * 1024,
+    }
+}
+
+fn mark(topic: &str, partition: i32, next: i64) -> crate::store::OffsetMark {
+    crate::store::OffsetMark {
+        topic: topic.into(),
+        partition,
+        next,
+        fingerprint: None,
+        cluster_id: None,
+    }
 }
 
 #[tokio::test]
@@ -53,6 +74,7 @@ async fn batch_commits_with_offsets_and_stats_add_up() {
         b.positions.push((
             pos(&format!("car-{}", i % 7), i),
             Origin {
+                topic: Some("gps".into()),
                 partition: Some(0),
                 offset: Some(i),
             },
@@ -69,7 +91,7 @@ async fn batch_commits_with_offsets_and_stats_add_up() {
         raw_len: 10_000,
         received_ms: 1,
     });
-    b.offsets = vec![("gps".into(), 0, 600), ("gps".into(), 1, 4)];
+    b.offsets = vec![mark("gps", 0, 600), mark("gps", 1, 4)];
     b.topic_deltas = vec![("gps".into(), 601, 1)];
     w.write(b).await.unwrap();
     w.flush().await.unwrap();
@@ -165,9 +187,7 @@ async fn housekeeping_prunes_and_thins() {
     }
     w.write(b).await.unwrap();
     w.flush().await.unwrap();
-    run_housekeeping(&store, &HistoryConfig::default(), now)
-        .await
-        .unwrap();
+    run_housekeeping(&store, &retention(), now).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM positions")
         .fetch_one(store.pool())
         .await
@@ -262,7 +282,7 @@ async fn feed_orders_by_state_then_time_and_alert_changes_are_versioned() {
     assert_eq!(w.committed().borrow().alerts_version, v0 + 2);
     // a batch without alerts does not bump it
     w.write(WriteBatch {
-        offsets: vec![("t".into(), 0, 1)],
+        offsets: vec![mark("t", 0, 1)],
         ..Default::default()
     })
     .await
@@ -303,4 +323,270 @@ async fn status_fields_and_info_extras_are_stored_as_json_objects() {
         .await
         .unwrap();
     assert_eq!(extra, "{}");
+}
+
+/// SPEC §7 / issue 10 defect 3: a message is stored at most once, whatever re-delivers it.
+#[tokio::test]
+async fn the_same_kafka_message_is_stored_once() {
+    let (_dir, store, w, _task) = fresh_store().await;
+    let origin = |topic: &str, offset| Origin {
+        topic: Some(topic.into()),
+        partition: Some(0),
+        offset: Some(offset),
+    };
+    for _ in 0..2 {
+        let mut b = WriteBatch::default();
+        b.positions.push((pos("car-1", 1), origin("gps", 7)));
+        b.statuses.push((
+            fleet_model::StatusSample {
+                vehicle: "car-1".into(),
+                ts_ms: 1,
+                known: Default::default(),
+                fields: "{}".into(),
+            },
+            origin("status", 7),
+        ));
+        w.write(b).await.unwrap();
+    }
+    // The same offset on another topic is another message.
+    let mut b = WriteBatch::default();
+    b.positions.push((pos("car-1", 2), origin("gps2", 7)));
+    // Redis samples carry no offset and never collide.
+    b.positions.push((pos("car-1", 3), Origin::default()));
+    b.positions.push((pos("car-1", 4), Origin::default()));
+    w.write(b).await.unwrap();
+    w.flush().await.unwrap();
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.positions, s.status_samples), (4, 1));
+}
+
+/// SPEC §7: gaps are committed with their batch and counted by `stats`; a resume point keeps
+/// its fingerprint and cluster until a newer mark replaces them.
+#[tokio::test]
+async fn gaps_and_resume_points_round_trip() {
+    let (_dir, store, w, _task) = fresh_store().await;
+    let mut b = WriteBatch::default();
+    b.offsets.push(crate::store::OffsetMark {
+        fingerprint: Some(42),
+        cluster_id: Some("c1".into()),
+        ..mark("gps", 0, 900)
+    });
+    w.write(b).await.unwrap();
+    // A start mark at the same offset without a fingerprint keeps the stored one.
+    let mut b = WriteBatch::default();
+    b.offsets.push(mark("gps", 0, 900));
+    b.gaps.push(crate::store::GapRow {
+        topic: "gps".into(),
+        partition: 1,
+        from: 10,
+        to: 50,
+        reason: "expired",
+        detail: "offsets 10..50 expired".into(),
+        detected_ms: 5,
+    });
+    w.write(b).await.unwrap();
+    w.flush().await.unwrap();
+    let rp = &store.resume_points().await.unwrap()[&("gps".to_string(), 0)];
+    assert_eq!(
+        (rp.next, rp.fingerprint, rp.cluster_id.as_deref()),
+        (900, Some(42), Some("c1"))
+    );
+    let s = store.stats().await.unwrap();
+    assert_eq!(s.gaps, 1);
+    assert_eq!(
+        (
+            s.recent_gaps[0].from,
+            s.recent_gaps[0].to,
+            s.recent_gaps[0].reason.as_str()
+        ),
+        (10, 50, "expired")
+    );
+    assert_eq!(w.committed().borrow().gaps, 1);
+    // Moving the offset without a fingerprint (a gap's restart point) drops the old one.
+    let mut b = WriteBatch::default();
+    b.offsets.push(mark("gps", 0, 0));
+    w.write(b).await.unwrap();
+    w.flush().await.unwrap();
+    let rp = &store.resume_points().await.unwrap()[&("gps".to_string(), 0)];
+    assert_eq!((rp.next, rp.fingerprint), (0, None));
+}
+
+/// Issue 10 defect 2: a permanent write error (here SQLITE_FULL) is published at once as a
+/// permanent fault instead of being retried silently, and the writer stops on cancel.
+#[tokio::test]
+async fn a_full_disk_is_reported_as_permanent_and_shutdown_does_not_hang() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite");
+    let store = Store::open(&path).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect_with(&Store::options(&path, 1000))
+        .await
+        .unwrap();
+    // The file may not grow: every insert that needs a new page fails with SQLITE_FULL.
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (w, task) = super::writer::spawn(conn, retention(), cancel.clone());
+    let mut b = WriteBatch::default();
+    for i in 0..5_000 {
+        b.positions
+            .push((pos(&format!("car-{i}"), i), Origin::default()));
+    }
+    w.write(b).await.unwrap();
+    let mut committed = w.committed();
+    let started = std::time::Instant::now();
+    let fault = loop {
+        if let Some(f) = committed.borrow_and_update().fault.clone() {
+            break f;
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), committed.changed())
+            .await
+            .expect("a fault within 5 s")
+            .unwrap();
+    };
+    assert!(fault.permanent, "{fault:?}");
+    assert!(fault.message.contains("full"), "{fault:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    cancel.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the writer stops on cancel while failing")
+        .unwrap();
+    assert_eq!(store.stats().await.unwrap().positions, 0);
+}
+
+/// Issue 10 defect 4: retention applies to every table, not only history.
+#[tokio::test]
+async fn housekeeping_bounds_every_table() {
+    let (_dir, store, w, _task) = fresh_store().await;
+    let now = 100 * 3_600_000;
+    let old = now - 80 * 3_600_000;
+    let fresh = now - 1000;
+    let mut b = WriteBatch::default();
+    for (id, ts) in [("old", old), ("new", fresh)] {
+        b.snapshots.push(VehicleSnapshot {
+            vehicle: id.into(),
+            first_seen: ts,
+            position: Some(pos(id, ts)),
+            status_json: None,
+        });
+        b.quarantine.push(QuarantineRow {
+            topic: "gps".into(),
+            partition: 0,
+            offset: 1,
+            reason: RejectReason::NotJson,
+            detail: "x".into(),
+            key: None,
+            raw: None,
+            raw_len: 0,
+            received_ms: ts,
+        });
+        b.gaps.push(crate::store::GapRow {
+            topic: "gps".into(),
+            partition: 0,
+            from: 0,
+            to: 1,
+            reason: "expired",
+            detail: "x".into(),
+            detected_ms: ts,
+        });
+        b.acks.push(fleet_model::Ack {
+            alert_id: format!("a-{id}"),
+            operator: "op".into(),
+            note: String::new(),
+            ts,
+        });
+        for (state, suffix) in [(AlertState::Open, "open"), (AlertState::Resolved, "res")] {
+            b.alerts.push((
+                Alert {
+                    id: format!("{id}-{suffix}"),
+                    vehicle: id.into(),
+                    rule: "r".into(),
+                    severity: Severity::Info,
+                    message: "m".into(),
+                    ts_ms: ts,
+                    state,
+                    acked_by: None,
+                    acked_ms: None,
+                    ack_note: None,
+                    resolved_ms: None,
+                },
+                crate::store::AlertOrigin::Rule,
+            ));
+        }
+    }
+    b.rule_states.push(("old".into(), "{}".into()));
+    w.write(b).await.unwrap();
+    w.flush().await.unwrap();
+    run_housekeeping(&store, &retention(), now).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM quarantine").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM gaps").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM acks").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM vehicles").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM rule_state").await, 0);
+    // The old open alert stays until it resolves; the old resolved one goes.
+    let mut ids: Vec<String> = sqlx::query_scalar("SELECT id FROM alerts")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    ids.sort();
+    assert_eq!(ids, ["new-open", "new-res", "old-open"]);
+}
+
+/// SPEC §7 `store.max_size_mb`: over the cap, the oldest history goes first, and the
+/// file gives the space back.
+#[tokio::test]
+async fn the_size_cap_drops_the_oldest_history_first() {
+    let (_dir, store, w, _task) = fresh_store().await;
+    let now = crate::store::now_ms();
+    for chunk in 0..10 {
+        let mut b = WriteBatch::default();
+        for i in 0..5_000 {
+            let ts = now - 3_600_000 + chunk * 5_000 + i;
+            b.positions
+                .push((pos(&format!("car-{}", i % 100), ts), Origin::default()));
+        }
+        w.write(b).await.unwrap();
+    }
+    w.flush().await.unwrap();
+    let cap = 1024 * 1024;
+    let r = crate::store::Retention {
+        max_size_bytes: cap,
+        ..retention()
+    };
+    run_housekeeping(&store, &r, now).await.unwrap();
+    let (n, min_ts): (i64, i64) = sqlx::query_as("SELECT COUNT(*), MIN(ts) FROM positions")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(n > 0 && n < 50_000, "some history dropped, some kept: {n}");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT MAX(ts) FROM positions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap(),
+        now - 3_600_000 + 9 * 5_000 + 4_999,
+        "the newest sample is kept"
+    );
+    assert!(min_ts > now - 3_600_000, "the oldest went first");
+    let file = std::fs::metadata(store.path()).unwrap().len();
+    assert!(
+        file <= cap + 256 * 1024,
+        "the file shrank to about the cap: {file}"
+    );
 }

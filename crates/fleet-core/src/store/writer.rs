@@ -4,13 +4,14 @@
 //! One writer means no lock contention and a total order of commits; readers use the pool.
 
 use super::batch::{QUARANTINE_KEEP, WriteBatch};
+use super::retention::{Retention, enforce_size_cap, housekeeping};
 use super::{StoreError, now_ms};
-use crate::config::HistoryConfig;
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 use sqlx::{Connection, QueryBuilder};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
 
 /// Rows per multi-row INSERT: fixed so SQLite's prepared statement is reused, and well under
 /// SQLite's 32,766 bound-parameter limit.
@@ -29,6 +30,18 @@ pub enum WriterMsg {
     AlertsChanged,
 }
 
+/// A commit that failed, as the operator sees it (SPEC §7 `cache-status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFault {
+    /// SQLite's message, one line.
+    pub message: String,
+    /// Disk full, read-only, corrupt, I/O error: retrying alone will not fix it, so it is
+    /// shown at once (and `fleetctl ingest` stops). Lock contention is not permanent.
+    pub permanent: bool,
+    /// When the failures began (ms).
+    pub since_ms: i64,
+}
+
 /// What the writer has committed so far.
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
@@ -38,8 +51,10 @@ pub struct Committed {
     pub rows: u64,
     /// Latest committed next-offset per (topic, partition).
     pub offsets: Vec<(String, i32, i64)>,
-    /// Last commit error, if the last attempt failed.
-    pub last_error: Option<String>,
+    /// Set while commits fail; cleared by the next successful commit.
+    pub fault: Option<CacheFault>,
+    /// Gaps recorded since start (SPEC §7).
+    pub gaps: u64,
     /// Increases whenever committed data changed alerts or acks: the UI re-reads its feed
     /// on a change instead of polling the table.
     pub alerts_version: u64,
@@ -83,27 +98,52 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer on its own connection. It stops when every handle is dropped.
+/// Starts the writer on its own connection. It stops when every handle is dropped, or on
+/// `cancel` if a commit is failing then (the batch is not committed, so its messages are
+/// read again on the next start: nothing is lost, and shutdown never waits on a full disk).
 pub fn spawn(
     conn: SqliteConnection,
-    history: HistoryConfig,
+    retention: Retention,
+    cancel: CancellationToken,
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8);
     let (ctx, crx) = watch::channel(Committed::default());
-    let task = tokio::spawn(run(conn, rx, ctx, history));
+    let task = tokio::spawn(run(conn, rx, ctx, retention, cancel));
     (WriterHandle { tx, committed: crx }, task)
+}
+
+/// True for SQLite errors that retrying will not cure: disk full, read-only file or
+/// directory, corrupt database, not a database, I/O errors, cannot open. Busy and locked
+/// (another process, WAL recovery) are transient.
+pub fn is_permanent(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            let primary = d
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            // SQLITE_PERM 3, READONLY 8, IOERR 10, CORRUPT 11, FULL 13, CANTOPEN 14,
+            // NOTADB 26.
+            matches!(primary, Some(3 | 8 | 10 | 11 | 13 | 14 | 26))
+        }
+        sqlx::Error::Io(_) => true,
+        _ => false,
+    }
 }
 
 async fn run(
     mut conn: SqliteConnection,
     mut rx: mpsc::Receiver<WriterMsg>,
     committed: watch::Sender<Committed>,
-    history: HistoryConfig,
+    retention: Retention,
+    cancel: CancellationToken,
 ) {
-    // First housekeeping a minute after start (not in the way of start-up), then every 10 min.
+    // First housekeeping a minute after start (not in the way of start-up), then every 10 min;
+    // the size cap is checked every minute (one PRAGMA when under it).
     let mut last_housekeeping = Instant::now() - Duration::from_secs(540);
+    let mut last_size_check = Instant::now();
     let mut offsets: std::collections::BTreeMap<(String, i32), i64> = Default::default();
-    while let Some(msg) = rx.recv().await {
+    'outer: while let Some(msg) = rx.recv().await {
         let mut batch = WriteBatch::default();
         let mut waiters = Vec::new();
         match msg {
@@ -129,32 +169,51 @@ async fn run(
         if !batch.is_empty() {
             let rows = batch.rows() as u64;
             let alerts_changed = !batch.alerts.is_empty() || !batch.acks.is_empty();
-            let new_offsets = batch.offsets.clone();
+            let gaps = batch.gaps.len() as u64;
             // A failed commit is retried with backoff: dropping it would lose data, and the
-            // offsets were not advanced, so nothing is half-applied.
+            // offsets were not advanced, so nothing is half-applied. A permanent error is
+            // published at once so the app shows it and `ingest` can stop.
             let mut attempt = 0u32;
             loop {
                 match commit(&mut conn, &batch).await {
                     Ok(()) => break,
                     Err(e) => {
                         attempt += 1;
-                        warn!(error = %e, attempt, "cache commit failed; retrying");
-                        committed.send_modify(|c| c.last_error = Some(e.to_string()));
-                        tokio::time::sleep(Duration::from_millis(
-                            (100 * u64::from(attempt)).min(5000),
-                        ))
-                        .await;
+                        let permanent = is_permanent(&e);
+                        let message = e.to_string();
+                        if permanent {
+                            error!(error = %message, attempt, "cache commit failed permanently; retrying until it is fixed or shut down");
+                        } else {
+                            warn!(error = %message, attempt, "cache commit failed; retrying");
+                        }
+                        committed.send_modify(|c| {
+                            let since_ms = c.fault.as_ref().map_or_else(now_ms, |f| f.since_ms);
+                            c.fault = Some(CacheFault {
+                                message,
+                                permanent,
+                                since_ms,
+                            });
+                        });
+                        let backoff = Duration::from_millis((100 * u64::from(attempt)).min(2000));
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = cancel.cancelled() => {
+                                warn!("shutdown while the cache cannot be written: the last batch is not committed and will be read again on the next start");
+                                break 'outer;
+                            }
+                        }
                     }
                 }
             }
-            for (t, p, o) in new_offsets {
-                offsets.insert((t, p), o);
+            for o in &batch.offsets {
+                offsets.insert((o.topic.clone(), o.partition), o.next);
             }
             committed.send_modify(|c| {
                 c.transactions += 1;
                 c.alerts_version += u64::from(alerts_changed);
                 c.rows += rows;
-                c.last_error = None;
+                c.gaps += gaps;
+                c.fault = None;
                 c.offsets = offsets
                     .iter()
                     .map(|((t, p), o)| (t.clone(), *p, *o))
@@ -166,8 +225,14 @@ async fn run(
         }
         if last_housekeeping.elapsed() > Duration::from_secs(600) {
             last_housekeeping = Instant::now();
-            if let Err(e) = housekeeping(&mut conn, &history, now_ms()).await {
+            last_size_check = Instant::now();
+            if let Err(e) = housekeeping(&mut conn, &retention, now_ms()).await {
                 warn!(error = %e, "cache housekeeping failed");
+            }
+        } else if last_size_check.elapsed() > Duration::from_secs(60) {
+            last_size_check = Instant::now();
+            if let Err(e) = enforce_size_cap(&mut conn, retention.max_size_bytes).await {
+                warn!(error = %e, "cache size check failed");
             }
         }
     }
@@ -179,7 +244,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
     let mut tx = conn.begin().await?;
     for chunk in b.positions.chunks(CHUNK) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO positions (vehicle, ts, lat, lng, speed, heading, source, kpartition, koffset) ",
+            "INSERT OR IGNORE INTO positions (vehicle, ts, lat, lng, speed, heading, source, ktopic, kpartition, koffset) ",
         );
         q.push_values(chunk, |mut r, (p, o)| {
             r.push_bind(&p.vehicle)
@@ -189,6 +254,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
                 .push_bind(p.speed)
                 .push_bind(p.heading)
                 .push_bind(p.source.as_str())
+                .push_bind(o.topic.as_deref())
                 .push_bind(o.partition)
                 .push_bind(o.offset);
         });
@@ -196,7 +262,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
     }
     for chunk in b.statuses.chunks(CHUNK) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO status_samples (vehicle, ts, engine_on, doors_open, headlights_on, speed, fuel, battery, fields_json, kpartition, koffset) ",
+            "INSERT OR IGNORE INTO status_samples (vehicle, ts, engine_on, doors_open, headlights_on, speed, fuel, battery, fields_json, ktopic, kpartition, koffset) ",
         );
         q.push_values(chunk, |mut r, (s, o)| {
             r.push_bind(&s.vehicle)
@@ -208,6 +274,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
                 .push_bind(s.known.fuel)
                 .push_bind(s.known.battery)
                 .push_bind(&s.fields)
+                .push_bind(o.topic.as_deref())
                 .push_bind(o.partition)
                 .push_bind(o.offset);
         });
@@ -328,14 +395,55 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         .execute(&mut *tx)
         .await?;
     }
-    for (topic, partition, next) in &b.offsets {
+    for g in &b.gaps {
         sqlx::query(
-            "INSERT INTO offsets (topic, kpartition, next_offset) VALUES (?1, ?2, ?3)
-             ON CONFLICT(topic, kpartition) DO UPDATE SET next_offset = excluded.next_offset",
+            "INSERT INTO gaps (topic, kpartition, from_offset, to_offset, reason, detail, detected_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
-        .bind(topic)
-        .bind(partition)
-        .bind(next)
+        .bind(&g.topic)
+        .bind(g.partition)
+        .bind(g.from)
+        .bind(g.to)
+        .bind(g.reason)
+        .bind(&g.detail)
+        .bind(g.detected_ms)
+        .execute(&mut *tx)
+        .await?;
+        if g.reason != "expired" {
+            // A new incarnation of the partition numbers its messages from `to` again: the
+            // old rows keep their data but give up their coordinates, so the unique
+            // (topic, partition, offset) holds for the messages that reuse them.
+            for table in ["positions", "status_samples"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET koffset = NULL
+                     WHERE ktopic = ?1 AND kpartition = ?2 AND koffset >= ?3"
+                ))
+                .bind(&g.topic)
+                .bind(g.partition)
+                .bind(g.to)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    for o in &b.offsets {
+        // A mark without a fingerprint (a start offset, nothing consumed yet) keeps the one
+        // stored only if the offset did not move.
+        sqlx::query(
+            "INSERT INTO offsets (topic, kpartition, next_offset, last_fp, cluster_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(topic, kpartition) DO UPDATE SET
+               last_fp = CASE WHEN excluded.last_fp IS NOT NULL
+                                OR excluded.next_offset != offsets.next_offset
+                              THEN excluded.last_fp ELSE offsets.last_fp END,
+               next_offset = excluded.next_offset,
+               cluster_id = COALESCE(excluded.cluster_id, offsets.cluster_id)",
+        )
+        .bind(&o.topic)
+        .bind(o.partition)
+        .bind(o.next)
+        .bind(o.fingerprint)
+        .bind(&o.cluster_id)
         .execute(&mut *tx)
         .await?;
     }
@@ -374,46 +482,5 @@ async fn apply_ack_to_alert(tx: &mut SqliteConnection, alert_id: &str) -> Result
     .bind(alert_id)
     .execute(&mut *tx)
     .await?;
-    Ok(())
-}
-
-/// Retention and downsampling (SPEC §2): prune history older than the retention, and thin
-/// history older than `downsample_after_hours` to one sample per vehicle per interval.
-pub async fn housekeeping(
-    conn: &mut SqliteConnection,
-    h: &HistoryConfig,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    let started = Instant::now();
-    let cutoff = now - (h.retention_hours * 3_600_000.0) as i64;
-    let pruned = sqlx::query("DELETE FROM positions WHERE ts < ?1")
-        .bind(cutoff)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        + sqlx::query("DELETE FROM status_samples WHERE ts < ?1")
-            .bind(cutoff)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    let thin_before = now - (h.downsample_after_hours * 3_600_000.0) as i64;
-    let bucket = ((h.downsample_interval_s * 1000.0) as i64).max(1);
-    let thinned = sqlx::query(
-        "DELETE FROM positions WHERE ts < ?1 AND rowid NOT IN (
-           SELECT MIN(rowid) FROM positions WHERE ts < ?1 GROUP BY vehicle, ts / ?2)",
-    )
-    .bind(thin_before)
-    .bind(bucket)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if pruned + thinned > 0 {
-        info!(
-            pruned,
-            thinned,
-            ms = started.elapsed().as_millis() as u64,
-            "cache housekeeping"
-        );
-    }
     Ok(())
 }

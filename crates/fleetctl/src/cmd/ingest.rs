@@ -42,6 +42,20 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
             _ = &mut ctrl_c => break,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
+        let fault = (committed.borrow().fault.as_ref())
+            .filter(|f| f.permanent)
+            .map(|f| f.message.clone());
+        if let Some(fault) = fault {
+            // SPEC §7: a permanent write error stops headless ingest (exit 1, named); what
+            // was not committed is read again on the next start.
+            let msg = format!(
+                "cache {} cannot be written: {fault}",
+                store.path().display()
+            );
+            engine.shutdown().await?;
+            store.close().await;
+            return Err(CliError::Runtime(msg));
+        }
         let sum: i64 = committed.borrow().offsets.iter().map(|(_, _, o)| *o).sum();
         if sum != offsets_sum {
             offsets_sum = sum;

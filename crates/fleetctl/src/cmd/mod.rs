@@ -3,6 +3,7 @@
 mod ack;
 mod alerts;
 mod bench;
+mod check;
 mod demo;
 mod export;
 mod ingest;
@@ -29,6 +30,7 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Bench(BenchCommand::Rules(a)) => bench::rules(a).await,
         Command::Bench(BenchCommand::Alerts(a)) => bench::alerts(a).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Check(a) => check::run(a).await,
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn alerts(a: BenchAlertsArgs) -> Result<Value, CliError> {
         kafka: Some(kafka),
         store: StoreConfig {
             path: Some(dir.path().join("cache.sqlite")),
+            ..Default::default()
         },
         ..Config::default()
     };
