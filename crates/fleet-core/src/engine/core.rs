@@ -9,7 +9,7 @@ use crate::redis_geo::RedisEvent;
 use crate::rules::RuleEngine;
 use crate::state::LiveFleet;
 use crate::store::{AlertOrigin, Origin, VehicleSnapshot, WriteBatch, WriterHandle, now_ms};
-use fleet_model::{Alert, PositionSample, StatusFields};
+use fleet_model::{Alert, ConnState, PositionSample, StatusFields};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::warn;
@@ -94,6 +94,12 @@ impl Core {
         let Some(r) = &mut self.rules else { return };
         {
             let live = self.live.lock();
+            // A configured source that is not up (down, or still connecting) pauses the
+            // stale rule: silence is then the source's, not the vehicles'.
+            let down = |c: &ConnState| !matches!(c, ConnState::Up | ConnState::Disabled);
+            if down(&live.kafka) || down(&live.redis) {
+                r.sources_down(now);
+            }
             r.on_tick(
                 now,
                 live.vehicles().map(|(id, v)| (id.as_str(), v.last_seen_ms)),

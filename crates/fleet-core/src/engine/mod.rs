@@ -50,6 +50,10 @@ pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 /// contention) has lasted this long.
 const SHOW_TRANSIENT_FAULT_AFTER_MS: i64 = 5_000;
 
+/// A permanent fault stays shown this long after it last happened, even if a commit got
+/// through meanwhile (a nearly full disk lets some through).
+const KEEP_SHOWING_FAULT_MS: i64 = 10_000;
+
 /// Shared, lockable live state.
 #[derive(Clone)]
 pub struct Live(Arc<Mutex<LiveFleet>>);
@@ -176,9 +180,14 @@ impl Engine {
             max_live: cfg.fleet.max_live_vehicles,
         };
         let gaps_before = store.gaps(0).await?.0 as u64;
+        tokio::spawn(show_cache_health(
+            writer.committed(),
+            live.clone(),
+            gaps_before,
+            cancel.clone(),
+        ));
         let task = tokio::spawn(run(
             core,
-            gaps_before,
             krx,
             rrx,
             kafka_status.clone(),
@@ -295,6 +304,41 @@ impl Engine {
     }
 }
 
+/// Copies the cache's health into the live state (`cache-status`, `gap-notice`). Its own
+/// task: while the disk is full the engine loop waits on the writer and cannot show it.
+async fn show_cache_health(
+    mut committed: tokio::sync::watch::Receiver<crate::store::Committed>,
+    live: Live,
+    gaps_before: u64,
+    cancel: CancellationToken,
+) {
+    loop {
+        {
+            let c = committed.borrow_and_update();
+            let now = now_ms();
+            let mut l = live.lock();
+            l.gaps = gaps_before + c.gaps;
+            l.cache_error = c
+                .fault
+                .as_ref()
+                .filter(|f| f.permanent || now - f.since_ms >= SHOW_TRANSIENT_FAULT_AFTER_MS)
+                .map(|f| f.message.clone())
+                .or_else(|| {
+                    c.last_permanent
+                        .as_ref()
+                        .filter(|(_, at)| now - at < KEEP_SHOWING_FAULT_MS)
+                        .map(|(m, _)| m.clone())
+                });
+        }
+        // A change, or a second for a transient fault to cross its threshold.
+        tokio::select! {
+            r = committed.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
+}
+
 /// Publishes the outbox whenever an ack is made, and every 2 s (reconnects are noticed
 /// by the next attempt succeeding); one last attempt on shutdown.
 async fn publish_outbox(
@@ -316,10 +360,8 @@ async fn publish_outbox(
     let _ = publisher.flush(&store).await;
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     mut core: Core,
-    gaps_before: u64,
     mut krx: mpsc::Receiver<KafkaBatch>,
     mut rrx: mpsc::Receiver<RedisEvent>,
     kafka_status: Option<SharedStatus>,
@@ -353,17 +395,6 @@ async fn run(
                     for (t, p, lag) in st.lag() {
                         l.set_lag(&t, p, lag);
                     }
-                }
-                {
-                    let c = committed.borrow();
-                    let now = now_ms();
-                    let mut l = core.live.lock();
-                    l.gaps = gaps_before + c.gaps;
-                    l.cache_error = c
-                        .fault
-                        .as_ref()
-                        .filter(|f| f.permanent || now - f.since_ms >= SHOW_TRANSIENT_FAULT_AFTER_MS)
-                        .map(|f| f.message.clone());
                 }
                 core.tick_rules(now_ms()).await;
                 if tokio::time::Instant::now() >= evict_due {

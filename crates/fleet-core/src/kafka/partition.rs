@@ -15,6 +15,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
+/// How long a verification read may bring nothing new before it is re-fetched from further
+/// back (and, after the last attempt, the partition is taken as changed).
+const VERIFY_PATIENCE: Duration = Duration::from_secs(2);
+
 /// What the poller knows of one assigned partition.
 #[derive(Debug, Clone)]
 pub(super) struct Part {
@@ -61,7 +65,7 @@ impl Poller {
         self.was_up = up;
     }
 
-    /// A verification read that brought nothing within a second: some brokers answer a
+    /// A verification read that brought nothing for [`VERIFY_PATIENCE`]: some brokers answer a
     /// fetch starting inside a record batch with the next batch, or with nothing when it is
     /// the last. Re-fetch from further back, as for a jump; when even the partition start
     /// brings nothing the partition is empty past its low watermark, and there is nothing to
@@ -84,17 +88,50 @@ impl Poller {
             .iter()
             .filter_map(|(tp, p)| {
                 let (voff, _) = p.verify?;
-                (p.fresh && p.verify_since.elapsed() >= Duration::from_secs(1))
-                    .then(|| (tp.clone(), voff))
+                (p.verify_since.elapsed() >= VERIFY_PATIENCE).then(|| (tp.clone(), voff))
             })
             .collect();
         for (tp, voff) in due {
-            if !self.heal_gap(&tp, voff, voff) {
-                let part = self.parts.get_mut(&tp).expect("assigned");
-                part.verify = None;
-                part.heal_attempts = 0;
+            // The high watermark of the fetch responses (statistics), which brokers do not
+            // under-report the way some answer ListOffsets.
+            let hi = self.status.lock().watermarks.get(&tp).map(|w| w.1);
+            if hi.is_some_and(|hi| hi >= 0 && hi <= voff) {
+                self.restart_from_low(
+                    &tp,
+                    "beyond_end",
+                    format!(
+                        "the partition ends at offset {} but offset {voff} was read before: the topic was re-created or truncated",
+                        hi.unwrap_or_default()
+                    ),
+                );
+            } else if !self.heal_gap(&tp, voff, voff) {
+                self.restart_from_low(
+                    &tp,
+                    "topic_changed",
+                    format!("the message at offset {voff} read before is not in the partition any more: the topic was re-created or the cluster replaced"),
+                );
             }
         }
+    }
+
+    /// The partition is not the one the cached offsets came from: record the gap and read
+    /// it again from its low watermark.
+    fn restart_from_low(&mut self, tp: &Tp, reason: &'static str, detail: String) {
+        let part = self.parts.get_mut(tp).expect("assigned");
+        let (from, to) = (part.next, part.low);
+        part.next = part.low;
+        part.fingerprint = None;
+        part.fresh = true;
+        part.verify = None;
+        part.heal_attempts = 0;
+        self.gap(
+            tp,
+            from,
+            to,
+            reason,
+            format!("{detail}; reading again from offset {to}"),
+        );
+        self.seek(tp, Offset::Offset(to));
     }
 
     /// Decides what a message means for its partition's sequence (SPEC §7: never skip
@@ -111,25 +148,16 @@ impl Poller {
                     debug!(topic = %tp.0, partition = tp.1, offset = off, "resume point verified");
                     return Verdict::Skip;
                 }
-                let (from, to) = (part.next, part.low);
-                part.next = part.low;
-                part.fingerprint = None;
-                part.fresh = true;
-                self.gap(
+                self.restart_from_low(
                     tp,
-                    from,
-                    to,
                     "topic_changed",
-                    format!(
-                        "the message at offset {voff} is not the one read before: the topic was re-created or the cluster replaced; reading again from offset {to}"
-                    ),
+                    format!("the message at offset {voff} is not the one read before: the topic was re-created or the cluster replaced"),
                 );
-                self.seek(tp, Offset::Offset(to));
                 return Verdict::Skip;
             }
             // Earlier records of the batch that holds it, or re-deliveries after a re-fetch
             // of ours: it is still to come.
-            Some((voff, _)) if off < voff => {}
+            Some((voff, _)) if off < voff => part.verify_since = Instant::now(),
             // Jumped past it on a fresh fetch: re-fetch from further back to see it.
             Some((voff, _)) if part.fresh => {
                 if self.heal_gap(tp, voff, off) {

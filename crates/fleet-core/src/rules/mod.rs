@@ -433,6 +433,17 @@ impl RuleEngine {
         }
     }
 
+    /// A source the vehicles report through is down: silence is the source's, not the
+    /// vehicles'. The stale rule pauses while it lasts and for a full `stale.after_s` after
+    /// it, so an outage does not end in a storm of `stale` alerts (vehicles must first get
+    /// a chance to report again).
+    pub fn sources_down(&mut self, now_ms: i64) {
+        let after_ms = (self.cfg.stale.after_s * 1000.0) as i64;
+        self.stale_quiet_until_ms = self
+            .stale_quiet_until_ms
+            .max(now_ms.saturating_add(after_ms));
+    }
+
     /// Wall-clock checks (stale devices). `last_seen` yields (vehicle, arrival ms of its
     /// last message).
     pub fn on_tick<'a>(

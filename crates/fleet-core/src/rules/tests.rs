@@ -194,6 +194,43 @@ fn stale_after_grace_and_back_online() {
     assert_eq!(out[1].state, AlertState::Resolved);
 }
 
+/// Issue 10 fault suite: broker and Redis down for minutes must not end in a storm of
+/// `stale` alerts; the rule pauses while the source is down and for `after_s` after it.
+#[test]
+fn stale_pauses_while_the_source_is_down() {
+    let mut r = RuleEngine::new(&AlertsConfig::default(), 0);
+    let mut out = Vec::new();
+    for v in ["a", "b", "c"] {
+        r.on_position(&pos(v, 1_000, 0.0, 37.0), &mut out);
+    }
+    // The source is down from 500 s to 800 s (ticks every second), then back.
+    for now in (500_000..800_000).step_by(1_000) {
+        r.sources_down(now);
+        r.on_tick(
+            now,
+            [("a", 1_000), ("b", 1_000), ("c", 1_000)].into_iter(),
+            &mut out,
+        );
+    }
+    r.on_tick(
+        900_000,
+        [("a", 850_000), ("b", 1_000), ("c", 1_000)].into_iter(),
+        &mut out,
+    );
+    assert!(
+        out.is_empty(),
+        "no stale alerts during the outage or right after it"
+    );
+    // A full after_s (600 s) after the outage, the vehicles that still say nothing are stale.
+    r.on_tick(
+        1_400_000,
+        [("a", 1_390_000), ("b", 1_000), ("c", 1_000)].into_iter(),
+        &mut out,
+    );
+    let stale: Vec<_> = out.iter().map(|a| a.vehicle.as_str()).collect();
+    assert_eq!(stale, ["b", "c"]);
+}
+
 #[test]
 fn state_survives_a_restart() {
     let mut r = engine();

@@ -53,6 +53,9 @@ pub struct Committed {
     pub offsets: Vec<(String, i32, i64)>,
     /// Set while commits fail; cleared by the next successful commit.
     pub fault: Option<CacheFault>,
+    /// The last permanent fault and when it last happened (ms), kept after a commit
+    /// succeeds: on a nearly full disk commits alternate, and the window must not flicker.
+    pub last_permanent: Option<(String, i64)>,
     /// Gaps recorded since start (SPEC §7).
     pub gaps: u64,
     /// Increases whenever committed data changed alerts or acks: the UI re-reads its feed
@@ -180,13 +183,20 @@ async fn run(
                     Err(e) => {
                         attempt += 1;
                         let permanent = is_permanent(&e);
-                        let message = e.to_string();
+                        // SQLite's own words ("database or disk is full"), not sqlx's wrapping.
+                        let message = match &e {
+                            sqlx::Error::Database(d) => d.message().to_string(),
+                            other => other.to_string(),
+                        };
                         if permanent {
                             error!(error = %message, attempt, "cache commit failed permanently; retrying until it is fixed or shut down");
                         } else {
                             warn!(error = %message, attempt, "cache commit failed; retrying");
                         }
                         committed.send_modify(|c| {
+                            if permanent {
+                                c.last_permanent = Some((message.clone(), now_ms()));
+                            }
                             let since_ms = c.fault.as_ref().map_or_else(now_ms, |f| f.since_ms);
                             c.fault = Some(CacheFault {
                                 message,
