@@ -45,8 +45,9 @@ mod kafka;
 mod ports;
 mod process;
 mod redis_db;
+mod tls;
 
-pub use broker::{Broker, Storage, TANSU_ENV, tansu_bin};
+pub use broker::{Broker, SaslMechanism, Security, Storage, TANSU_ENV, tansu_bin};
 pub use error::{Result, TestkitError};
 pub use kafka::{
     Delivered, Producer, Record, Watermarks, consume_all, try_consume_all, watermarks,
@@ -56,6 +57,7 @@ pub use redis_db::{
     REDIS_DB_ENV, REDIS_RESTART_ENV, RedisDb, RedisServer, restart_local_redis,
     try_restart_local_redis,
 };
+pub use tls::{CertFiles, TestCa};
 
 /// librdkafka error codes, re-exported so tests can match
 /// [`TestkitError::kafka_code`] without depending on rdkafka themselves.

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use crate::error::{Result, TestkitError};
 use crate::ports::{free_port, token};
 use crate::process::{Guarded, tail};
+use crate::tls::CertFiles;
 
 /// Host and port of the machine's Redis, which `./dev setup` makes sure runs.
 const LOCAL_HOST: &str = "127.0.0.1";
@@ -290,6 +291,15 @@ pub struct RedisServer {
     dir: TempDir,
     log: PathBuf,
     process: Option<Guarded>,
+    /// `Some` for [`RedisServer::start_tls`] servers.
+    tls: Option<RedisTls>,
+}
+
+/// What a TLS-only server was started with.
+#[derive(Debug, Clone)]
+struct RedisTls {
+    ca: PathBuf,
+    server: CertFiles,
 }
 
 impl RedisServer {
@@ -301,6 +311,26 @@ impl RedisServer {
     /// Starts a server with extra `redis-server` arguments, for example
     /// `&["--notify-keyspace-events", "KEA"]`.
     pub fn start_with_args(extra: &[&str]) -> RedisServer {
+        Self::launch(extra, None)
+    }
+
+    /// Starts a TLS-only server: `--port 0` (no plaintext listener),
+    /// `--tls-port` on a free port with `server` (signed by `ca`, so
+    /// `--tls-ca-cert-file ca`) and `--tls-auth-clients no` (clients need no
+    /// certificate of their own), plus `extra` arguments. [`RedisServer::url`]
+    /// is then `rediss://…`, and the testkit's own connections trust `ca`.
+    /// Keep the CA's files alive while the server runs (restarts read them).
+    pub fn start_tls(ca: &Path, server: &CertFiles, extra: &[&str]) -> RedisServer {
+        Self::launch(
+            extra,
+            Some(RedisTls {
+                ca: ca.to_path_buf(),
+                server: server.clone(),
+            }),
+        )
+    }
+
+    fn launch(extra: &[&str], tls: Option<RedisTls>) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("fleetdash-redis-")
             .tempdir()
@@ -312,6 +342,7 @@ impl RedisServer {
             dir,
             log,
             process: None,
+            tls,
         };
         let mut last = None;
         for _ in 0..5 {
@@ -327,9 +358,67 @@ impl RedisServer {
         );
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    /// `redis://127.0.0.1:PORT/0` (`rediss://` for a [`RedisServer::start_tls`] server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A client for [`RedisServer::url`]; for a TLS server it trusts the test
+    /// CA (`TlsCertificates::root_cert`), not the system's roots.
+    fn client(&self, login: Option<(&str, &str)>) -> Result<redis::Client> {
+        use redis::IntoConnectionInfo;
+        let mut info = self.url().into_connection_info()?;
+        if let Some((user, password)) = login {
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_username(user)
+                .set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        match &self.tls {
+            None => Ok(redis::Client::open(info)?),
+            Some(tls) => {
+                let root = std::fs::read(&tls.ca)
+                    .map_err(|e| TestkitError::io(format!("reading CA {}", tls.ca.display()), e))?;
+                Ok(redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root),
+                    },
+                )?)
+            }
+        }
+    }
+
+    /// A synchronous connection logged in as ACL user `user`.
+    pub fn connection_as(&self, user: &str, password: &str) -> Result<redis::Connection> {
+        let client = self.client(Some((user, password)))?;
+        Ok(client.get_connection_with_timeout(Duration::from_secs(5))?)
+    }
+
+    /// `ACL SETUSER user on >password ~* &* +@all` (as the default user): an
+    /// ACL user with every right, for tests of username/password logins.
+    pub fn acl_setuser(&self, user: &str, password: &str) {
+        let mut conn = self
+            .connection()
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url()));
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(user)
+            .arg("on")
+            .arg(format!(">{password}"))
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
+            .query(&mut conn)
+            .unwrap_or_else(|e| panic!("ACL SETUSER {user} on {}: {e}", self.url()));
     }
 
     /// The server's port (kept across restarts).
@@ -368,15 +457,29 @@ impl RedisServer {
 
     fn try_start(&mut self) -> Result<()> {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
+        match &self.tls {
+            None => {
+                cmd.args(["--port", &self.port.to_string()]);
+            }
+            Some(tls) => {
+                cmd.args(["--port", "0"])
+                    .args(["--tls-port", &self.port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(&tls.server.cert)
+                    .arg("--tls-key-file")
+                    .arg(&tls.server.key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&tls.ca)
+                    .args(["--tls-auth-clients", "no"]);
+            }
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .args(&self.args)
             .current_dir(self.dir.path());
         self.process = Some(Guarded::spawn(cmd, "redis-server", &self.log)?);
-        let url = self.url();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.process.as_mut().and_then(Guarded::exited) {
@@ -387,7 +490,7 @@ impl RedisServer {
                     log_tail: self.log_tail(),
                 });
             }
-            if ping(&url) {
+            if self.ping() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -413,8 +516,27 @@ impl Drop for RedisServer {
 impl RedisServer {
     /// A synchronous connection to this server (DB 0).
     pub fn connection(&self) -> Result<redis::Connection> {
-        let client = redis::Client::open(self.url().as_str())?;
+        if self.tls.is_none() {
+            let client = redis::Client::open(self.url().as_str())?;
+            return Ok(client.get_connection_with_timeout(Duration::from_secs(5))?);
+        }
+        let client = self.client(None)?;
         Ok(client.get_connection_with_timeout(Duration::from_secs(5))?)
+    }
+
+    /// `PING` answers `PONG` (through TLS for a TLS server).
+    fn ping(&self) -> bool {
+        if self.tls.is_none() {
+            return ping(&self.url());
+        }
+        self.client(None)
+            .ok()
+            .and_then(|c| {
+                c.get_connection_with_timeout(Duration::from_millis(500))
+                    .ok()
+            })
+            .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn).ok())
+            .is_some_and(|pong| pong == "PONG")
     }
 
     /// How often `command` (lower case, e.g. `"zscan"`) ran on this server since it started
