@@ -279,24 +279,8 @@ impl AckPublisher {
 mod tests {
     use super::*;
     use crate::config::{HistoryConfig, TopicConfig};
+    use crate::store::tests::alert;
     use crate::store::{AlertOrigin, WriteBatch};
-    use fleet_model::{AlertState, Severity};
-
-    fn alert(id: &str) -> Alert {
-        Alert {
-            id: id.into(),
-            vehicle: "car-1".into(),
-            rule: "crash".into(),
-            severity: Severity::Critical,
-            message: "m".into(),
-            ts_ms: 5,
-            state: AlertState::Open,
-            acked_by: None,
-            acked_ms: None,
-            ack_note: None,
-            resolved_ms: None,
-        }
-    }
 
     fn ack(id: &str, note: &str) -> Ack {
         Ack {

@@ -181,26 +181,26 @@ fn scram_broker(mechanism: SaslMechanism, ca: &TestCa) -> Broker {
     broker
 }
 
-/// (a) SASL_SSL with SCRAM-SHA-256: CA-verified TLS, then a SCRAM login.
-#[test]
-fn sasl_ssl_scram_sha_256() {
+/// CA-verified TLS, then a SCRAM login with `mech`; every message arrives.
+fn scram_round_trip(mech: SaslMechanism) {
     let ca = TestCa::new("fleetdash test CA");
-    let broker = scram_broker(SaslMechanism::ScramSha256, &ca);
+    let broker = scram_broker(mech, &ca);
     produce(&broker);
-    let mut props = sasl_props("SASL_SSL", SaslMechanism::ScramSha256);
+    let mut props = sasl_props("SASL_SSL", mech);
     props.push(("ssl.ca.location", path(ca.cert_path())));
     assert_consumed_all(&kafka_env(&broker, &props), &[(KAFKA_PW_VAR, PASSWORD)]);
+}
+
+/// (a) SASL_SSL with SCRAM-SHA-256.
+#[test]
+fn sasl_ssl_scram_sha_256() {
+    scram_round_trip(SaslMechanism::ScramSha256);
 }
 
 /// (b) SASL_SSL with SCRAM-SHA-512.
 #[test]
 fn sasl_ssl_scram_sha_512() {
-    let ca = TestCa::new("fleetdash test CA");
-    let broker = scram_broker(SaslMechanism::ScramSha512, &ca);
-    produce(&broker);
-    let mut props = sasl_props("SASL_SSL", SaslMechanism::ScramSha512);
-    props.push(("ssl.ca.location", path(ca.cert_path())));
-    assert_consumed_all(&kafka_env(&broker, &props), &[(KAFKA_PW_VAR, PASSWORD)]);
+    scram_round_trip(SaslMechanism::ScramSha512);
 }
 
 /// A wrong password: the broker refuses the login, the log says so, the Kafka connection

@@ -77,6 +77,8 @@ impl ClientContext for FleetContext {
     }
 }
 
+impl ConsumerContext for FleetContext {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +112,3 @@ mod tests {
         assert!(reason.contains("Connection refused"), "{reason}");
     }
 }
-
-impl ConsumerContext for FleetContext {}

@@ -206,7 +206,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Runs housekeeping by hand (tests and tools).
 pub async fn run_housekeeping(store: &Store, r: &Retention, now: i64) -> Result<(), StoreError> {

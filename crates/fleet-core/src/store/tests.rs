@@ -16,7 +16,8 @@ fn pos(v: &str, ts: i64) -> PositionSample {
     }
 }
 
-fn alert(id: &str) -> Alert {
+/// An open critical alert on car-1 (shared with the ack tests).
+pub(crate) fn alert(id: &str) -> Alert {
     Alert {
         id: id.into(),
         vehicle: "car-1".into(),
