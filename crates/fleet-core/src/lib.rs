@@ -11,6 +11,8 @@ pub mod demo;
 pub mod engine;
 pub mod geo;
 pub mod history;
+#[cfg(test)]
+mod history_proptests;
 pub mod kafka;
 pub mod notify;
 pub mod redis_geo;

@@ -55,25 +55,26 @@ impl FieldPath {
 /// Arrays are kept as values: they rarely carry telemetry and flattening them would explode keys.
 pub fn flatten(obj: &Map<String, Value>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    flatten_into(obj, "", &mut out, 0);
+    flatten_into(obj, None, &mut out, 0);
     out
 }
 
 fn flatten_into(
     obj: &Map<String, Value>,
-    prefix: &str,
+    prefix: Option<&str>,
     out: &mut BTreeMap<String, Value>,
     depth: usize,
 ) {
     for (k, v) in obj {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
+        // `None` at the top level only: an empty key below it still adds its segment, so
+        // `{"": {"a": 1}}` is `.a` and does not collide with a top-level `a`.
+        let key = match prefix {
+            None => k.clone(),
+            Some(prefix) => format!("{prefix}.{k}"),
         };
         match v {
             // Depth bound: hostile input must not recurse without limit.
-            Value::Object(inner) if depth < 16 => flatten_into(inner, &key, out, depth + 1),
+            Value::Object(inner) if depth < 16 => flatten_into(inner, Some(&key), out, depth + 1),
             _ => {
                 out.insert(key, v.clone());
             }
@@ -136,6 +137,18 @@ mod tests {
         assert_eq!(f["engine.temp.c"], json!(80));
         assert_eq!(f["doors"], json!("open"));
         assert_eq!(f["tags"], json!([1, 2]));
+    }
+
+    /// Found by decode/proptests.rs: an empty key below the top level lost its segment, so
+    /// `{"": {"a": 2}}` flattened to `a` and overwrote a top-level `a`.
+    #[test]
+    fn flatten_keeps_empty_key_segments() {
+        let v = json!({"a": 1, "": {"a": 2, "": null}});
+        let f = flatten(v.as_object().unwrap());
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert_eq!(f["a"], json!(1));
+        assert_eq!(f[".a"], json!(2));
+        assert_eq!(f["."], Value::Null);
     }
 
     #[test]

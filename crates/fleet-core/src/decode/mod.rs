@@ -328,7 +328,11 @@ impl Decoder {
             speed: self.optional_number("speed", obj),
             heading: self
                 .optional_number("heading", obj)
-                .map(|h| h.rem_euclid(360.0)),
+                // rem_euclid of a tiny negative rounds to exactly 360.0 (found by fuzzing).
+                .map(|h| {
+                    let h = h.rem_euclid(360.0);
+                    if h >= 360.0 { 0.0 } else { h }
+                }),
             source: Source::Kafka,
         }))
     }
@@ -474,5 +478,7 @@ fn short(v: &Value) -> String {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -258,3 +258,15 @@ fn oversized_and_control_ids_are_bad_id() {
         RejectReason::BadId
     );
 }
+
+/// Found by `./dev fuzz decode`: a heading of -1e-20 came out as 360.0, outside [0, 360).
+#[test]
+fn heading_is_normalised_into_0_360() {
+    let d = decoder(TopicKind::Position, &[]);
+    let Decoded::Position(p) =
+        run(&d, Some("car-1"), br#"{"lat":1,"lng":2,"heading":-1e-20}"#).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(p.heading, Some(0.0));
+}
