@@ -30,21 +30,7 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-/// Where the log files go: `<data_dir>/fleetdash/logs` (`~/.local/share/fleetdash/logs` on
-/// Linux); `$FLEETDASH_LOG_DIR` overrides it, set empty for stderr only.
-fn log_dir() -> Option<PathBuf> {
-    match std::env::var_os("FLEETDASH_LOG_DIR") {
-        Some(d) if d.is_empty() => None,
-        Some(d) => Some(PathBuf::from(d)),
-        None => dirs::data_dir().map(|d| d.join("fleetdash").join("logs")),
-    }
-}
-
-/// Days of log files kept (one file a day, older ones deleted).
-const LOG_FILES_KEPT: usize = 7;
-
-/// Logs to stderr and to a daily file `fleetdash.YYYY-MM-DD.log` in [`log_dir`] (the last
-/// [`LOG_FILES_KEPT`] kept). The guard flushes the file when dropped. A log directory that
+/// Logs to stderr and to a daily file `fleetdash.YYYY-MM-DD.log` (`fleet_core::logs`). The guard flushes the file when dropped. A log directory that
 /// cannot be made leaves stderr only, with a warning.
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::layer::SubscriberExt;
@@ -52,31 +38,14 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,tao=warn,wry=warn".into());
     let mut problem = None;
-    let file = log_dir().and_then(|dir| {
-        let mut mkdir = std::fs::DirBuilder::new();
-        mkdir.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
-        let built = mkdir
-            .create(&dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                tracing_appender::rolling::RollingFileAppender::builder()
-                    .rotation(tracing_appender::rolling::Rotation::DAILY)
-                    .filename_prefix("fleetdash")
-                    .filename_suffix("log")
-                    .max_log_files(LOG_FILES_KEPT)
-                    .build(&dir)
-                    .map_err(|e| e.to_string())
-            });
-        match built {
-            Ok(appender) => Some((tracing_appender::non_blocking(appender), dir)),
-            Err(e) => {
-                problem = Some(format!("{}: {e}", dir.display()));
-                None
-            }
+    let file = match fleet_core::logs::daily_file("fleetdash") {
+        Some(Ok((appender, dir))) => Some((tracing_appender::non_blocking(appender), dir)),
+        Some(Err(e)) => {
+            problem = Some(e);
+            None
         }
-    });
+        None => None,
+    };
     let (file_layer, guard, dir) = match file {
         Some(((writer, guard), dir)) => (
             Some(

@@ -14,6 +14,7 @@ pub mod history;
 #[cfg(test)]
 mod history_proptests;
 pub mod kafka;
+pub mod logs;
 pub mod notify;
 pub mod redis_geo;
 pub mod rules;

@@ -48,44 +48,8 @@ fn exit(e: CliError) -> ! {
     std::process::exit(e.code())
 }
 
-/// Days of log files kept (one file a day, older ones deleted).
-const LOG_FILES_KEPT: usize = 7;
-
-/// Where the log files go: `<data_dir>/fleetdash/logs` (`~/.local/share/fleetdash/logs` on
-/// Linux, beside the app's); `$FLEETDASH_LOG_DIR` overrides it, set empty for stderr only.
-fn log_dir() -> Option<std::path::PathBuf> {
-    match std::env::var_os("FLEETDASH_LOG_DIR") {
-        Some(d) if d.is_empty() => None,
-        Some(d) => Some(d.into()),
-        None => dirs::data_dir().map(|d| d.join("fleetdash").join("logs")),
-    }
-}
-
-/// A daily `fleetctl.YYYY-MM-DD.log` in [`log_dir`], the last [`LOG_FILES_KEPT`] kept.
-fn log_file() -> Option<Result<tracing_appender::rolling::RollingFileAppender, String>> {
-    let dir = log_dir()?;
-    let mut mkdir = std::fs::DirBuilder::new();
-    mkdir.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
-    Some(
-        mkdir
-            .create(&dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                tracing_appender::rolling::RollingFileAppender::builder()
-                    .rotation(tracing_appender::rolling::Rotation::DAILY)
-                    .filename_prefix("fleetctl")
-                    .filename_suffix("log")
-                    .max_log_files(LOG_FILES_KEPT)
-                    .build(&dir)
-                    .map_err(|e| e.to_string())
-            })
-            .map_err(|e| format!("{}: {e}", dir.display())),
-    )
-}
-
-/// Logs to stderr, and with `to_file` to [`log_file`] too; the guard flushes the file.
+/// Logs to stderr, and with `to_file` to a daily `fleetctl.YYYY-MM-DD.log` too
+/// (`fleet_core::logs`); the guard flushes the file.
 fn init_tracing(verbose: u8, to_file: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -96,8 +60,11 @@ fn init_tracing(verbose: u8, to_file: bool) -> Option<tracing_appender::non_bloc
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDASH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let (file, problem) = match to_file.then(log_file).flatten() {
-        Some(Ok(appender)) => (Some(tracing_appender::non_blocking(appender)), None),
+    let (file, problem) = match to_file
+        .then(|| fleet_core::logs::daily_file("fleetctl"))
+        .flatten()
+    {
+        Some(Ok((appender, _))) => (Some(tracing_appender::non_blocking(appender)), None),
         Some(Err(e)) => (None, Some(e)),
         None => (None, None),
     };
