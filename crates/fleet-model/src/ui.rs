@@ -147,14 +147,7 @@ pub const ACK_NOTE_MAX_BYTES: usize = 4096;
 
 /// `note` cut to at most [`ACK_NOTE_MAX_BYTES`] bytes, on a character boundary.
 pub fn cap_ack_note(note: &str) -> &str {
-    if note.len() <= ACK_NOTE_MAX_BYTES {
-        return note;
-    }
-    let mut end = ACK_NOTE_MAX_BYTES;
-    while !note.is_char_boundary(end) {
-        end -= 1;
-    }
-    &note[..end]
+    &note[..note.floor_char_boundary(ACK_NOTE_MAX_BYTES)]
 }
 
 /// A search result.

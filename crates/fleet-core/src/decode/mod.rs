@@ -67,11 +67,7 @@ pub fn check_ts(ts_ms: i64, now_ms: i64, skew_ms: i64) -> Result<(), Rejection> 
 }
 
 fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// One message as it came off the wire.
