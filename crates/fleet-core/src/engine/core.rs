@@ -76,10 +76,8 @@ impl Core {
             rules.as_ref().is_some_and(|r| r.has_open(id))
         });
         for id in &gone {
-            if let Some(r) = &mut self.rules
-                && !r.forget(id)
-            {
-                continue;
+            if let Some(r) = &mut self.rules {
+                r.forget(id);
             }
             live.remove(id);
             self.history.forget(id);

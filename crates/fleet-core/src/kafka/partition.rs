@@ -44,6 +44,17 @@ pub(super) struct Part {
     verify_since: Instant,
 }
 
+/// What a newly assigned partition's start leaves to record in the cache.
+pub(super) enum Record {
+    /// Nothing: it resumes where the cache says.
+    Nothing,
+    /// The first run's start offset, so a restart before the first message loses nothing.
+    Start(i64),
+    /// The cached offsets cannot be used: (from, reason, detail); reading starts at the low
+    /// watermark.
+    Gap(i64, &'static str, String),
+}
+
 /// What to do with a message.
 pub(super) enum Verdict {
     /// Hand it over.
@@ -67,9 +78,9 @@ impl Poller {
 
     /// A verification read that brought nothing for [`VERIFY_PATIENCE`]: some brokers answer a
     /// fetch starting inside a record batch with the next batch, or with nothing when it is
-    /// the last. Re-fetch from further back, as for a jump; when even the partition start
-    /// brings nothing the partition is empty past its low watermark, and there is nothing to
-    /// compare.
+    /// the last. Re-fetch from further back, as for a jump. When the partition ends before
+    /// that message, or even a read from its start does not bring it, the partition is not
+    /// the one the offsets came from: a gap, and it is read again from its start.
     pub(super) fn nudge_verifications(&mut self) {
         let verifying: BTreeSet<Tp> = self
             .parts
@@ -95,13 +106,12 @@ impl Poller {
             // The high watermark of the fetch responses (statistics), which brokers do not
             // under-report the way some answer ListOffsets.
             let hi = self.status.lock().watermarks.get(&tp).map(|w| w.1);
-            if hi.is_some_and(|hi| hi >= 0 && hi <= voff) {
+            if let Some(hi) = hi.filter(|hi| (0..=voff).contains(hi)) {
                 self.restart_from_low(
                     &tp,
                     "beyond_end",
                     format!(
-                        "the partition ends at offset {} but offset {voff} was read before: the topic was re-created or truncated",
-                        hi.unwrap_or_default()
+                        "the partition ends at offset {hi} but offset {voff} was read before: the topic was re-created or truncated"
                     ),
                 );
             } else if !self.heal_gap(&tp, voff, voff) {
@@ -297,9 +307,9 @@ impl Poller {
                     continue;
                 }
             };
-            let (fetch_from, part) = self.start_of(&tp, lo, hi);
+            let (fetch_from, part, record) = self.start_of(&tp, lo, hi);
             let _ = tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(fetch_from));
-            chosen.push((tp, part));
+            chosen.push((tp, part, record));
         }
         if chosen.is_empty() {
             return false;
@@ -309,8 +319,20 @@ impl Poller {
             return false;
         }
         info!(partitions = chosen.len(), "kafka partitions assigned");
+        // Recorded only now: a failed assignment is retried and must not record twice.
+        for (tp, part, record) in &chosen {
+            match record {
+                Record::Start(next) => {
+                    self.pending_offsets.insert(tp.clone(), *next);
+                }
+                Record::Gap(from, reason, detail) => {
+                    self.gap(tp, *from, part.low, reason, detail.clone())
+                }
+                Record::Nothing => {}
+            }
+        }
         let mut s = self.status.lock();
-        for (tp, part) in chosen {
+        for (tp, part, _) in chosen {
             s.position.entry(tp.clone()).or_insert(part.next);
             if part.verify.is_some() {
                 s.verifying.insert(tp.clone());
@@ -327,8 +349,9 @@ impl Poller {
     /// Where a newly assigned partition starts: the cache's offset when it still belongs to
     /// this partition, else the earliest offset still readable with a gap recorded (SPEC §7);
     /// on the very first run the low or high watermark per `kafka.start`, recorded at once so
-    /// a restart before the first message loses nothing. Returns (fetch offset, state).
-    pub(super) fn start_of(&mut self, tp: &Tp, lo: i64, hi: i64) -> (i64, Part) {
+    /// a restart before the first message loses nothing. Returns (fetch offset, state, what to
+    /// record once the assignment succeeded).
+    pub(super) fn start_of(&self, tp: &Tp, lo: i64, hi: i64) -> (i64, Part, Record) {
         let lo = lo.max(0);
         let mut part = Part {
             next: lo,
@@ -344,13 +367,12 @@ impl Poller {
                 StartFrom::Earliest => lo,
                 StartFrom::Latest => hi.max(lo),
             };
-            self.pending_offsets.insert(tp.clone(), part.next);
-            return (part.next, part);
+            let next = part.next;
+            return (next, part, Record::Start(next));
         };
         let problem = resume_problem(&rp, self.cluster_id.as_deref(), lo, hi);
         if let Some((reason, detail)) = problem {
-            self.gap(tp, rp.next, lo, reason, detail);
-            return (lo, part);
+            return (lo, part, Record::Gap(rp.next, reason, detail));
         }
         part.next = rp.next;
         part.fingerprint = rp.fingerprint;
@@ -358,9 +380,9 @@ impl Poller {
             // Read the last message consumed again and compare it (`check`).
             Some(fp) if rp.next > lo => {
                 part.verify = Some((rp.next - 1, fp));
-                (rp.next - 1, part)
+                (rp.next - 1, part, Record::Nothing)
             }
-            _ => (rp.next, part),
+            _ => (rp.next, part, Record::Nothing),
         }
     }
 

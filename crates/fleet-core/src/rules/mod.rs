@@ -124,16 +124,12 @@ impl RuleEngine {
         self.open.get(vehicle).is_some_and(|a| !a.is_empty())
     }
 
-    /// Forgets a vehicle evicted from the live state, unless it has an open rule alert (that
-    /// state is needed to resolve it). Returns whether it was forgotten.
-    pub fn forget(&mut self, vehicle: &str) -> bool {
-        if self.has_open(vehicle) {
-            return false;
-        }
+    /// Forgets a vehicle evicted from the live state. The caller keeps vehicles that
+    /// [`RuleEngine::has_open`] alerts for: that state is needed to resolve them.
+    pub fn forget(&mut self, vehicle: &str) {
         self.open.remove(vehicle);
         self.vehicles.remove(vehicle);
         self.dirty.remove(vehicle);
-        true
     }
 
     /// Persisted states changed since the last call.
