@@ -39,6 +39,19 @@ pub enum AppError {
         /// Why.
         source: std::io::Error,
     },
+    /// Settings could not store a new password in the OS keyring; nothing was saved.
+    #[error(
+        "{key}: the new password cannot be stored in the OS keyring ({source}). Nothing was \
+         saved, and the password is never written to the config file: put it in an \
+         environment variable and enter `env:NAME` instead, or start a Secret Service \
+         (GNOME Keyring, KWallet, KeePassXC)"
+    )]
+    Keyring {
+        /// The property (`kafka.properties."sasl.password"`).
+        key: String,
+        /// Why the keyring refused.
+        source: fleet_core::config::secrets::SecretError,
+    },
     /// No engine is running (it failed to start; see the status).
     #[error("the engine is not running: {0}")]
     NotRunning(String),
@@ -57,6 +70,7 @@ impl AppError {
             AppError::Engine(_) => "engine",
             AppError::Demo(_) => "demo",
             AppError::Io { .. } => "io",
+            AppError::Keyring { .. } => "keyring",
             AppError::NotRunning(_) => "not_running",
         }
     }

@@ -124,6 +124,9 @@ async fn start(mode: &Mode, generation: u64) -> Result<(Running, Current), AppEr
     let (cfg, demo) = match mode {
         Mode::File(path, cfg) => {
             info!(config = %path.display(), "starting the engine");
+            // An unresolved `env:`/`keyring:` secret is an error shown in the window, not a
+            // literal reference sent to the broker as a password.
+            cfg.require_secrets(path)?;
             ((**cfg).clone(), None)
         }
         Mode::Demo => {

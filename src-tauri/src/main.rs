@@ -8,6 +8,7 @@ mod commands;
 mod error;
 mod host;
 mod memory;
+mod secret_settings;
 mod settings;
 mod stream;
 mod watch;
@@ -102,6 +103,7 @@ fn main() {
         // window comes to the front and the second process exits (it would otherwise be a
         // second engine on the same cache).
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            info!("fleetdash was launched again: bringing this window to the front");
             if let Some(w) = app.get_webview_window("main") {
                 let _ = w.unminimize();
                 let _ = w.show();

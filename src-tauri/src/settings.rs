@@ -10,10 +10,13 @@
 //!
 //! Secrets never reach the webview: a Redis URL's password and secret-looking Kafka
 //! properties (`sasl.password`, `ssl.key.password`, …) are sent as [`SECRET_MASK`]; saving
-//! the mask back keeps the secret stored in the file.
+//! the mask back keeps the secret stored in the file. A *new* password typed for a secret
+//! property goes to the OS keyring and the file gets `keyring:NAME` ([`secret_settings`]);
+//! `env:NAME` and `keyring:NAME` references are shown as they are (they are not secrets).
 
 use crate::error::AppError;
 use crate::host::Mode;
+use crate::secret_settings::{self, OsKeyring, PendingSecrets, SecretStore};
 use fleet_core::config::{
     Config, OperatorConfig, TopicConfig, default_config_path, default_fields, default_topics,
 };
@@ -168,7 +171,7 @@ pub fn is_secret_property(key: &str) -> bool {
 }
 
 /// The byte range of a URL's password (`scheme://user:PASSWORD@host`), when it has one.
-fn password_span(url: &str) -> Option<Range<usize>> {
+pub(crate) fn password_span(url: &str) -> Option<Range<usize>> {
     let start = url.find("://")? + 3;
     let end = url[start..]
         .find(['/', '?', '#'])
@@ -195,12 +198,12 @@ pub fn mask_url(url: &str) -> String {
 }
 
 /// Kafka properties for the form, one `key=value` per line: secrets masked unless they
-/// only name an environment variable (`env:NAME`).
+/// only refer to one (`env:NAME`, `keyring:NAME`).
 fn properties_text(props: &[(String, String)]) -> String {
     props
         .iter()
         .map(|(k, v)| {
-            let shown = if is_secret_property(k) && !v.starts_with("env:") {
+            let shown = if is_secret_property(k) && !secret_settings::is_reference(v) {
                 SECRET_MASK
             } else {
                 v.as_str()
@@ -409,7 +412,17 @@ fn parse_document(text: &str, path: &Path) -> Result<DocumentMut, AppError> {
 /// Applies the form to the file's TOML (or an empty document), validates, and returns the
 /// text and the parsed config. Nothing is written here; nothing should be written when
 /// this fails. A file that does not parse is an error: the form never replaces it.
+/// New passwords for secret properties go to the OS keyring (see [`secret_settings`]).
 pub fn apply(form: &SettingsForm, path: &Path) -> Result<(String, Config), AppError> {
+    apply_with(form, path, &OsKeyring)
+}
+
+/// [`apply`] with new passwords stored in `keyring`, only once the edited file validated.
+pub fn apply_with(
+    form: &SettingsForm,
+    path: &Path,
+    keyring: &dyn SecretStore,
+) -> Result<(String, Config), AppError> {
     check_tile_url(&form.tile_url).map_err(|e| AppError::Form(format!("tile_url: {e}")))?;
     let old_text = read_existing(path)?;
     let mut doc = match &old_text {
@@ -419,11 +432,16 @@ pub fn apply(form: &SettingsForm, path: &Path) -> Result<(String, Config), AppEr
     let old_cfg = old_text
         .as_deref()
         .and_then(|t| Config::parse(t, path).ok());
-    edit_kafka(&mut doc, form, old_cfg.as_ref())?;
-    edit_redis(&mut doc, form)?;
+    let mut secrets = PendingSecrets::default();
+    edit_kafka(&mut doc, form, old_cfg.as_ref(), &mut secrets)?;
+    edit_redis(&mut doc, form, &mut secrets)?;
     edit_operator(&mut doc, form);
     let text = doc.to_string();
-    let cfg = Config::parse(&text, path)?;
+    let mut cfg = Config::parse(&text, path)?;
+    if !secrets.is_empty() {
+        secrets.store(keyring)?;
+        secrets.fill(&mut cfg);
+    }
     Ok((text, cfg))
 }
 
@@ -431,6 +449,7 @@ fn edit_kafka(
     doc: &mut DocumentMut,
     form: &SettingsForm,
     old: Option<&Config>,
+    secrets: &mut PendingSecrets,
 ) -> Result<(), AppError> {
     let brokers = form.brokers.trim();
     let topics = form_topics(form)?;
@@ -481,6 +500,12 @@ fn edit_kafka(
         if stored.and_then(Item::as_str) == Some(v.as_str()) {
             continue;
         }
+        // A new secret goes to the OS keyring; the file gets `keyring:NAME`.
+        let v = if is_secret_property(k) {
+            secrets.route(k, v)
+        } else {
+            v.clone()
+        };
         set_value(t, k, Value::from(v.as_str()));
     }
     Ok(())
@@ -528,13 +553,19 @@ fn write_topics(kafka: &mut Item, topics: &[TopicSpec], old: &[TopicSpec]) {
     }
 }
 
-fn edit_redis(doc: &mut DocumentMut, form: &SettingsForm) -> Result<(), AppError> {
+fn edit_redis(
+    doc: &mut DocumentMut,
+    form: &SettingsForm,
+    secrets: &mut PendingSecrets,
+) -> Result<(), AppError> {
     let urls = split_list(&form.redis_url);
     if urls.is_empty() {
         doc.remove("redis");
         return Ok(());
     }
     let old_urls = raw_strings(doc.get("redis").and_then(|r| r.get("url"))).unwrap_or_default();
+    // A newly typed password leaves the URL for the OS keyring.
+    let urls = secrets.route_redis(urls)?;
     let urls = restore_passwords(urls, &old_urls)?;
     let keys = split_list(&form.geo_keys);
     let redis = child(doc.as_item_mut(), "redis");
@@ -555,6 +586,14 @@ fn edit_redis(doc: &mut DocumentMut, form: &SettingsForm) -> Result<(), AppError
             "geo_keys",
             Value::Array(keys.iter().map(String::as_str).collect()),
         );
+    }
+    if secrets.has_redis() {
+        set_value(
+            r,
+            "password_keyring",
+            Value::from(secret_settings::REDIS_ENTRY),
+        );
+        r.remove("password_env");
     }
     Ok(())
 }
@@ -981,14 +1020,18 @@ url = \"rediss://ops:redis-Pa55@redis.example:6380/2\"
         assert!(text.contains("rediss://ops:redis-Pa55@redis2.example:6380/2"));
         assert_eq!(cfg.kafka.unwrap().properties.len(), 6);
 
-        // A new password replaces the old one; a removed property is gone.
+        // A new password replaces the old one, in the OS keyring; a removed property is
+        // gone.
         let mut form2 = form.clone();
         form2.properties = "sasl.password=new-secret\nsecurity.protocol=SASL_SSL".into();
-        let (text, _) = apply(&form2, &path).unwrap();
+        let keyring = crate::secret_settings::tests::MemoryStore::default();
+        let (text, _) = apply_with(&form2, &path, &keyring).unwrap();
         assert!(
-            text.contains("\"sasl.password\" = \"new-secret\""),
+            text.contains("\"sasl.password\" = \"keyring:kafka.sasl.password\""),
             "{text}"
         );
+        assert!(!text.contains("new-secret"), "{text}");
+        assert_eq!(keyring.0.borrow()["kafka.sasl.password"], "new-secret");
         assert!(!text.contains("sasl.username"), "{text}");
 
         // The mask where nothing is stored is refused, naming the key.

@@ -241,6 +241,43 @@ impl App {
         &self.desktop
     }
 
+    /// Launches the app binary a second time in this app's session (display, D-Bus, home,
+    /// config) and waits up to `timeout` for it to exit; `None` if it was still running.
+    pub fn launch_again(&self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let app = built_binary("fleetdash").unwrap_or_else(|e| panic!("{e}"));
+        let home = self.home.path();
+        let mut cmd = Command::new(app);
+        cmd.env("DISPLAY", self._xvfb.display())
+            .env("DBUS_SESSION_BUS_ADDRESS", self.desktop.bus_address())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_RUNTIME_DIR", home)
+            .env("FLEETDASH_TILE_URL", "")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(artifacts_dir().join(format!("{}-second.log", self.name)))
+                    .expect("log file"),
+            ));
+        let cfg = home.join("fleetdash.toml");
+        if cfg.exists() {
+            cmd.env("FLEETDASH_CONFIG", cfg);
+        } else {
+            cmd.env_remove("FLEETDASH_CONFIG");
+        }
+        let mut child = Guard(cmd.spawn().expect("second launch"));
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(st) = child.0.try_wait().expect("second launch status") {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     /// The app's private home directory (XDG dirs live under it).
     pub fn home(&self) -> &Path {
         self.home.path()

@@ -138,3 +138,68 @@ async fn a_full_disk_turns_the_cache_status_red_with_the_reason() {
     );
     app.close().await;
 }
+
+/// One engine per cache (SPEC §7): launching fleetdash again while it runs hands over to the
+/// running window (brought to the front) and exits, instead of starting a second engine on
+/// the same cache that doubled every row and counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_launch_focuses_the_first_window_and_exits() {
+    let broker = fleet_e2e::broker(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache.sqlite");
+    let cfg = config(&broker.bootstrap(), &cache);
+    let app = App::launch("single", Some(&cfg)).await;
+    app.wait_for("Kafka up", Duration::from_secs(30), async |a| {
+        a.attr("conn-kafka", "data-state").await.as_deref() == Some("up")
+    })
+    .await;
+    let holder = std::fs::read_to_string(cache.with_extension("sqlite.lock")).unwrap_or_default();
+    assert!(
+        !holder.trim().is_empty(),
+        "the first window's engine holds the cache"
+    );
+
+    let status = tokio::task::block_in_place(|| app.launch_again(Duration::from_secs(20)));
+    let status = status.expect("the second launch exits instead of opening a second window");
+    assert!(status.success(), "second launch: {status}");
+
+    // The running window was told (and its engine is the one holding the cache).
+    let logs = app.home().join("data/fleetdash/logs");
+    let told = (0..50).any(|_| {
+        let found = std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|f| {
+                std::fs::read_to_string(f.path())
+                    .is_ok_and(|t| t.contains("fleetdash was launched again"))
+            });
+        if !found {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        found
+    });
+    assert!(
+        told,
+        "the first window did not hear of the second launch (logs in {logs:?})"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cache.with_extension("sqlite.lock")).unwrap_or_default(),
+        holder,
+        "the cache is still held by the first window"
+    );
+    // The first window still works: new data arrives.
+    positions(&broker.producer(), 0, 100);
+    app.wait_for(
+        "data in the first window",
+        Duration::from_secs(30),
+        async |a| {
+            a.attr("counter-vehicles", "data-value")
+                .await
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        },
+    )
+    .await;
+    app.close().await;
+}

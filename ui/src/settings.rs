@@ -1,7 +1,8 @@
 //! The settings dialog: brokers, topics and their field mapping, Redis, operator, map tiles.
 //! Saving validates with the engine's own config parser (errors name the key), edits the
 //! config file (comments and other sections kept) and reconnects without restarting the
-//! app. Secrets are never sent here: they arrive as `set`, and `set` sent back keeps them.
+//! app. Secrets are never sent here: they arrive as `set`, and `set` sent back keeps them;
+//! a new password is stored in the OS keyring by the shell (the file gets `keyring:NAME`).
 
 use crate::app::Ui;
 use crate::ipc;
@@ -76,11 +77,11 @@ pub fn SettingsDialog() -> impl IntoView {
                         </tbody>
                     </table>
                     <button class="link" on:click=move |_| form.update(|f| f.topics.push(TopicForm { kind: "position".into(), fields: "id=$key, lat=lat, lng=lng".into(), ..Default::default() }))>"+ Add topic"</button>
-                    <label class="field"><span>"Properties (librdkafka, one key=value per line; a stored secret shows as “set”, leave it to keep it)"</span>
+                    <label class="field"><span>"Properties (librdkafka, one key=value per line; a stored secret shows as “set”, leave it to keep it; a new password is stored in the OS keyring, or give env:NAME)"</span>
                         <textarea class="mono" rows="4" spellcheck="false" style="font: inherit; color: var(--text); background: #0d141d; border: 1px solid var(--line); border-radius: var(--radius); padding: 6px 8px; resize: vertical;" data-testid="settings-kafka-properties" prop:value=move || form.with(|f| f.properties.clone()) on:input=move |ev| form.update(|f| f.properties = event_target_value(&ev))></textarea>
                     </label>
                     <h4>"Redis"</h4>
-                    {text("URL (several = cluster; a stored password shows as “set”)", "settings-redis-url", |f| f.redis_url.clone(), |f, v| f.redis_url = v)}
+                    {text("URL (several = cluster; a stored password shows as “set”; a new one is moved to the OS keyring)", "settings-redis-url", |f| f.redis_url.clone(), |f, v| f.redis_url = v)}
                     {text("Geo keys", "settings-geo-keys", |f| f.geo_keys.clone(), |f, v| f.geo_keys = v)}
                     <h4>"Operator & map"</h4>
                     {text("Operator name", "settings-operator", |f| f.operator.clone(), |f, v| f.operator = v)}

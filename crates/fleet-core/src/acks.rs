@@ -222,6 +222,7 @@ impl AckPublisher {
     /// for good ([`is_permanent`], or a payload that is not an ack) is dead-lettered and the
     /// next one is tried; a transient failure (Kafka down) stops the flush and the rest stays
     /// for the next call.
+    #[tracing::instrument(level = "debug", err, skip_all)]
     pub async fn flush(&self, store: &Store) -> Result<Flushed, AckError> {
         let rows = sqlx::query("SELECT id, alert_id, payload FROM outbox ORDER BY id")
             .fetch_all(store.pool())

@@ -141,7 +141,7 @@ impl Conn {
     }
 }
 
-/// Applies `username` / `password_env` from the config to a URL.
+/// Applies `username` / `password_env` / `password_keyring` from the config to a URL.
 fn effective_url(raw: &str, cfg: &RedisConfig) -> String {
     let Ok(mut u) = url::Url::parse(raw) else {
         return raw.to_string();
@@ -153,6 +153,7 @@ fn effective_url(raw: &str, cfg: &RedisConfig) -> String {
         .password_env
         .as_ref()
         .and_then(|v| std::env::var(v).ok())
+        .or_else(|| cfg.keyring_password.clone())
     {
         let _ = u.set_password(Some(&pw));
     }
@@ -212,6 +213,7 @@ impl RedisSource {
         }
     }
 
+    #[tracing::instrument(level = "debug", err, skip_all)]
     async fn connect(&self) -> redis::RedisResult<Conn> {
         let timeouts = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))

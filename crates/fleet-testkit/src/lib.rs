@@ -7,6 +7,10 @@
 //!   bytes into topics and read everything back.
 //! - [`RedisDb`]: an isolated key namespace on the machine's Redis;
 //!   [`restart_local_redis`] and [`RedisServer`] for Redis outages.
+//! - [`Keyring`]: a real, unlocked Secret Service (GNOME Keyring) on a private
+//!   D-Bus session bus, for `keyring:NAME` secrets.
+//! - [`MixedFleet`] and [`compare_caches`]: the fault suite's deterministic traffic of all
+//!   five topic kinds, and the table-by-table comparison of two caches.
 //!
 //! Why real services: the engine's hard guarantees (exactly-once into the
 //! cache, resume from stored offsets, reconnect after an outage) live in the
@@ -40,18 +44,27 @@
 //! - `assign()` in librdkafka needs a `group.id` even without subscribing.
 
 mod broker;
+mod cache_diff;
 mod error;
 mod kafka;
+mod keyring;
+mod mixed;
 mod ports;
 mod process;
 mod redis_db;
 mod tls;
 
 pub use broker::{Broker, SaslMechanism, Security, Storage, TANSU_ENV, tansu_bin};
+pub use cache_diff::{
+    COMPARED, TableDiff, compare_caches, describe, integrity_check, sqlite3, sqlite3_i64,
+    try_sqlite3,
+};
 pub use error::{Result, TestkitError};
 pub use kafka::{
     Delivered, Producer, Record, Watermarks, consume_all, try_consume_all, watermarks,
 };
+pub use keyring::{KEYRING_SERVICE, Keyring};
+pub use mixed::{MIXED_TOPICS, MixedBatch, MixedFleet, TopicBatch, config as mixed_config};
 pub use ports::free_port;
 pub use redis_db::{
     REDIS_DB_ENV, REDIS_RESTART_ENV, RedisDb, RedisServer, restart_local_redis,

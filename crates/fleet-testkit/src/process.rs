@@ -26,7 +26,18 @@ pub(crate) struct Guarded {
 impl Guarded {
     /// Spawns `cmd` in a new process group with stdin closed and stdout and
     /// stderr appended to `log`.
-    pub(crate) fn spawn(mut cmd: Command, what: &str, log: &Path) -> Result<Self> {
+    pub(crate) fn spawn(cmd: Command, what: &str, log: &Path) -> Result<Self> {
+        Self::spawn_fed(cmd, what, log, None)
+    }
+
+    /// [`Guarded::spawn`], with `input` written to the process's stdin, which is then
+    /// closed (a daemon that reads a password until end of file).
+    pub(crate) fn spawn_fed(
+        mut cmd: Command,
+        what: &str,
+        log: &Path,
+        input: Option<&[u8]>,
+    ) -> Result<Self> {
         let out = File::options()
             .create(true)
             .append(true)
@@ -35,15 +46,26 @@ impl Guarded {
         let err = out
             .try_clone()
             .map_err(|e| TestkitError::io("duplicating log file handle", e))?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .process_group(0);
-        let child = cmd
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0);
+        let mut child = cmd
             .spawn()
             .map_err(|e| TestkitError::io(format!("spawning {what} ({cmd:?})"), e))?;
         let watchdog = spawn_watchdog(child.id());
-        Ok(Self { child, watchdog })
+        let fed = match (input, child.stdin.take()) {
+            (Some(bytes), Some(mut stdin)) => std::io::Write::write_all(&mut stdin, bytes)
+                .map_err(|e| TestkitError::io(format!("writing to {what}'s stdin"), e)),
+            _ => Ok(()),
+        };
+        let guarded = Self { child, watchdog };
+        fed?;
+        Ok(guarded)
     }
 
     /// The process id, which is also the process group id.

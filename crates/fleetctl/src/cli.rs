@@ -59,6 +59,7 @@ impl Command {
             Command::Bench(BenchCommand::Ingest(a)) => a.json,
             Command::Bench(BenchCommand::Rules(a)) => a.json,
             Command::Bench(BenchCommand::Alerts(a)) => a.json,
+            Command::Bench(BenchCommand::Churn(a)) => a.json,
             Command::Demo(a) => a.json,
             Command::Check(a) => a.json,
         }
@@ -120,6 +121,10 @@ pub struct IngestArgs {
     /// Print a JSON summary at the end.
     #[arg(long)]
     pub json: bool,
+    /// Benchmarks only: build a whole-world map frame every MS milliseconds, as the window's
+    /// stream does, and report the frame intervals and build times in the JSON summary.
+    #[arg(long, value_name = "MS", hide = true)]
+    pub frame_probe_ms: Option<u64>,
 }
 
 /// `fleetctl check`
@@ -221,6 +226,28 @@ pub enum BenchCommand {
     Rules(BenchRulesArgs),
     /// Message-to-alert latency under a live fleet load.
     Alerts(BenchAlertsArgs),
+    /// Memory and frame intervals under a flood of distinct vehicle ids (SPEC §7 bounds).
+    Churn(BenchChurnArgs),
+}
+
+/// `fleetctl bench churn`
+#[derive(Args, Debug)]
+pub struct BenchChurnArgs {
+    /// Broker to use; default: a private tansu broker.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Distinct vehicle ids, one position each.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub ids: u64,
+    /// Vehicles of the baseline run (the same number of messages from a steady fleet).
+    #[arg(long, default_value_t = 20_000)]
+    pub baseline_vehicles: u64,
+    /// Message time the ids are spread over (seconds, ending now).
+    #[arg(long, default_value_t = 3600)]
+    pub span_s: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fleetctl bench ingest`

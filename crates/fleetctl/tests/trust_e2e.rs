@@ -93,6 +93,50 @@ fn a_recreated_topic_is_read_again_and_the_gap_recorded() {
     assert_eq!(gaps(&env).0, 1);
 }
 
+/// The same while the engine is running. Still open (issue 10): tansu answers the fetch past
+/// the re-created partition's end with nothing (no "offset out of range"), so the engine
+/// waits at its old position and none of the 300 new messages arrive; the next start's
+/// verification read records the gap and reads them. Run with `--run-ignored only` to see it.
+#[test]
+#[ignore = "open: a topic re-created while ingesting is only detected on the next start"]
+fn a_topic_recreated_while_ingesting_is_read_again_and_the_gap_recorded() {
+    let broker = Broker::start_memory();
+    broker.create_topic(GPS, 1);
+    let env = env_for(&broker.bootstrap(), "");
+    let base = recent_base_ms();
+    produce(&broker.producer(), base, 0, 900);
+    let mut ingest = env.spawn_ingest(&[]);
+    env.wait_stats(Duration::from_secs(60), "the first 900 arrive", |s| {
+        s["positions"] == 900
+    });
+
+    broker.delete_topic(GPS);
+    broker.create_topic(GPS, 1);
+    produce(&broker.producer(), base, 900, 300);
+    env.wait_stats(
+        Duration::from_secs(60),
+        "the re-created topic's 300 messages arrive and a gap is recorded",
+        |s| s["positions"] == 1200 && s["gaps"] == 1,
+    );
+    // Still reading sequentially afterwards, nothing twice.
+    produce(&broker.producer(), base, 1200, 200);
+    env.wait_stats(Duration::from_secs(30), "later messages arrive", |s| {
+        s["positions"] == 1400
+    });
+    assert!(interrupt(&mut ingest).success(), "{}", env.log());
+    let (n, reasons) = gaps(&env);
+    assert_eq!(n, 1, "{reasons:?}");
+    assert!(
+        reasons[0] == "beyond_end" || reasons[0] == "topic_changed",
+        "{reasons:?}"
+    );
+    assert_eq!(
+        query_i64(&env.cache(), "SELECT COUNT(DISTINCT ts) FROM positions"),
+        1400,
+        "no duplicates, no losses"
+    );
+}
+
 /// Settings can point the app at another cluster: the cached offsets (past the new
 /// partition's end) must not hide the new cluster's messages.
 #[test]
@@ -154,6 +198,89 @@ fn a_second_engine_on_the_same_cache_is_refused() {
     assert!(interrupt(&mut first).success());
     // Once the first has stopped, the cache is free again.
     env.ingest_until_idle(0.5);
+}
+
+/// Runs `fleetctl ARGS --config F` and returns (exit code, stderr).
+fn fleetctl_fails(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let out = fleetctl()
+        .args(args)
+        .arg("--config")
+        .arg(&env.config)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// SPEC §7: a cache file that is not a fleetdash cache — garbage, another program's SQLite
+/// database, a truncated cache — is reported as such (exit 1, no panic) and never written to.
+/// Before, another program's database was migrated (our tables added to it).
+#[test]
+fn a_file_that_is_not_a_cache_is_reported_and_left_untouched() {
+    let broker = Broker::start_memory();
+    broker.create_topic(GPS, 1);
+    let env = env_for(&broker.bootstrap(), "");
+    let cache = env.cache();
+
+    // Not SQLite at all.
+    let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&cache, &garbage).unwrap();
+    for args in [&["ingest", "--idle-exit", "1"][..], &["stats"][..]] {
+        let (code, err) = fleetctl_fails(&env, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("is not a fleetdash cache"), "{args:?}: {err}");
+    }
+    assert!(
+        std::fs::read(&cache).unwrap() == garbage,
+        "garbage left as it was"
+    );
+
+    // Another program's database.
+    std::fs::remove_file(&cache).unwrap();
+    let made = Command::new("sqlite3")
+        .arg(&cache)
+        .arg("CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
+        .status()
+        .expect("sqlite3 (apt: sqlite3)");
+    assert!(made.success());
+    let before = std::fs::read(&cache).unwrap();
+    let (code, err) = fleetctl_fails(&env, &["ingest", "--idle-exit", "1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("is not a fleetdash cache") && err.contains("invoices"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read(&cache).unwrap() == before,
+        "the other database is untouched"
+    );
+
+    // A real cache cut short (a copy interrupted, a disk error).
+    std::fs::remove_file(&cache).unwrap();
+    produce(&broker.producer(), recent_base_ms(), 0, 3_000);
+    env.ingest_until_idle(0.5);
+    let len = std::fs::metadata(&cache).unwrap().len();
+    assert!(len > 64 * 1024, "cache of {len} bytes");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cache)
+        .unwrap();
+    f.set_len(len / 3).unwrap();
+    drop(f);
+    let truncated = std::fs::read(&cache).unwrap();
+    let (code, err) = fleetctl_fails(&env, &["stats"]);
+    assert_eq!(code, Some(1), "a clean error, not a panic: {err}");
+    assert!(
+        err.contains("is not a fleetdash cache") || err.contains("malformed"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        std::fs::read(&cache).unwrap() == truncated,
+        "not overwritten"
+    );
 }
 
 /// Review finding 8 / SPEC §7: a fix dated in the year 5000 or 1980 is quarantined as

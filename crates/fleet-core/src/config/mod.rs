@@ -3,6 +3,7 @@
 
 mod alerts;
 mod model;
+pub mod secrets;
 mod validate;
 
 pub use alerts::*;
@@ -129,14 +130,15 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Fails, naming the key and the file, if a secret the file refers to is not in the
-    /// environment. Call before connecting anywhere.
+    /// Fails, naming the key and the file, if a secret the file refers to could not be
+    /// resolved (`env:NAME` unset, `keyring:NAME` missing or no keyring reachable). Call
+    /// before connecting anywhere.
     pub fn require_secrets(&self, file: &Path) -> Result<(), ConfigError> {
         match self.unresolved_secrets.first() {
-            Some((key, var)) => Err(ConfigError::Invalid {
+            Some((key, message)) => Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
                 key: key.clone(),
-                message: format!("environment variable {var} is not set"),
+                message: message.clone(),
             }),
             None => Ok(()),
         }

@@ -31,8 +31,8 @@ pub struct Config {
     /// Alert rules and geofences.
     #[serde(default)]
     pub alerts: super::AlertsConfig,
-    /// Secrets named in the file (`env:NAME`, `password_env`) whose variable is not set:
-    /// (key, variable). Commands that only read the cache do not need them; commands that
+    /// Secrets named in the file (`env:NAME`, `keyring:NAME`, `password_env`,
+    /// `password_keyring`) that could not be resolved: (key, why). Commands that only read the cache do not need them; commands that
     /// connect call [`Config::require_secrets`](super::Config::require_secrets).
     #[serde(skip)]
     pub unresolved_secrets: Vec<(String, String)>,
@@ -62,7 +62,8 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub start: StartFrom,
     /// Passed to librdkafka verbatim. A value `env:NAME` is read from the environment
-    /// variable NAME, so secrets (`sasl.password`) need not be in the file.
+    /// variable NAME, and `keyring:NAME` from the OS keyring (entry NAME of service
+    /// `fleetdash`), so secrets (`sasl.password`) need not be in the file.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// Topics and their field mapping; default: the five SPEC topics.
@@ -125,6 +126,12 @@ pub struct RedisConfig {
     /// Name of an environment variable holding the password (keeps it out of the file).
     #[serde(default)]
     pub password_env: Option<String>,
+    /// Name of an OS keyring entry (service `fleetdash`) holding the password.
+    #[serde(default)]
+    pub password_keyring: Option<String>,
+    /// The password read from the keyring when the config was loaded (never serialized).
+    #[serde(skip)]
+    pub keyring_password: Option<String>,
     /// Poll interval when keyspace notifications are off (ms).
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,

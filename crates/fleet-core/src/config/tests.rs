@@ -127,6 +127,36 @@ fn env_properties_resolve_or_name_the_key() {
 }
 
 #[test]
+fn keyring_references_are_checked_and_never_resolve_to_nothing() {
+    // A malformed entry name is a config error at once.
+    let e =
+        err("[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"sasl.password\" = \"keyring:\"\n");
+    assert!(
+        e.contains("kafka.properties.\"sasl.password\"") && e.contains("keyring:"),
+        "{e}"
+    );
+    // An entry this machine's keyring cannot give (no Secret Service here, or no such
+    // entry) is kept as unresolved: connecting commands fail naming the key and the file.
+    let cfg = parse(
+        "[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"sasl.password\" = \"keyring:fleetdash-unit-test-absent\"\n",
+    )
+    .unwrap();
+    let e = cfg
+        .require_secrets(Path::new("/etc/fleet.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kafka.properties.\"sasl.password\"")
+            && e.contains("OS keyring")
+            && e.contains("/etc/fleet.toml"),
+        "{e}"
+    );
+    // Redis: one password source only.
+    let e = err("[redis]\nurl = \"redis://h:1\"\npassword_env = \"A\"\npassword_keyring = \"b\"\n");
+    assert!(e.contains("redis.password_keyring"), "{e}");
+}
+
+#[test]
 fn syntax_error_names_file() {
     let e = err("[kafka\n");
     assert!(e.contains("/etc/fleet.toml"), "{e}");

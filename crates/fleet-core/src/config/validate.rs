@@ -9,7 +9,44 @@ fn bad(key: impl Into<String>, msg: impl Into<String>) -> Invalid {
     (key.into(), msg.into())
 }
 
-/// Validates `cfg` and resolves `env:NAME` property values from the environment.
+/// Why a secret reference could not be resolved.
+enum Unresolved {
+    /// The reference itself is malformed: a config error at once.
+    Bad(String),
+    /// Well-formed but not available now (variable unset, keyring entry missing or no
+    /// keyring): only commands that connect need it ([`Config::require_secrets`]).
+    ///
+    /// [`Config::require_secrets`]: super::Config::require_secrets
+    Later(String),
+}
+
+fn env_unset(var: &str) -> String {
+    format!("environment variable {var} is not set")
+}
+
+/// Resolves a secret reference: `env:NAME` from the environment, `keyring:NAME` from the OS
+/// keyring ([`super::secrets`]); `Ok(None)` for a plain value.
+fn resolve(value: &str) -> Result<Option<String>, Unresolved> {
+    if let Some(var) = value.strip_prefix("env:") {
+        return std::env::var(var)
+            .map(Some)
+            .map_err(|_| Unresolved::Later(env_unset(var)));
+    }
+    if let Some(name) = value.strip_prefix("keyring:") {
+        if !super::secrets::valid_name(name) {
+            return Err(Unresolved::Bad(format!(
+                "`keyring:{name}`: the entry name must be non-empty, without blanks around it or control characters"
+            )));
+        }
+        return super::secrets::lookup(name)
+            .map(Some)
+            .map_err(|e| Unresolved::Later(e.to_string()));
+    }
+    Ok(None)
+}
+
+/// Validates `cfg` and resolves secret references (`env:NAME`, `keyring:NAME`) in Kafka
+/// properties and the Redis password.
 pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
     let mut unresolved = Vec::new();
     if let Some(k) = cfg.kafka.as_mut() {
@@ -31,13 +68,12 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
             return Err(bad("kafka.group_id", "must not be empty"));
         }
         for (name, value) in k.properties.iter_mut() {
-            if let Some(var) = value.strip_prefix("env:") {
-                match std::env::var(var) {
-                    Ok(v) => *value = v,
-                    Err(_) => {
-                        unresolved.push((format!("kafka.properties.\"{name}\""), var.to_string()))
-                    }
-                }
+            let key = format!("kafka.properties.\"{name}\"");
+            match resolve(value) {
+                Ok(Some(v)) => *value = v,
+                Ok(None) => {}
+                Err(Unresolved::Bad(msg)) => return Err(bad(key, msg)),
+                Err(Unresolved::Later(msg)) => unresolved.push((key, msg)),
             }
         }
         if k.topics.is_empty() {
@@ -76,7 +112,7 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
             }
         }
     }
-    if let Some(r) = &cfg.redis {
+    if let Some(r) = cfg.redis.as_mut() {
         let urls = r.url.list();
         if urls.is_empty() {
             return Err(bad("redis.url", "must name at least one URL"));
@@ -104,7 +140,22 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         if let Some(var) = &r.password_env
             && std::env::var(var).is_err()
         {
-            unresolved.push(("redis.password_env".into(), var.clone()));
+            unresolved.push(("redis.password_env".into(), env_unset(var)));
+        }
+        if r.password_env.is_some() && r.password_keyring.is_some() {
+            return Err(bad(
+                "redis.password_keyring",
+                "give either password_env or password_keyring, not both",
+            ));
+        }
+        if let Some(name) = r.password_keyring.clone() {
+            match resolve(&format!("keyring:{name}")) {
+                Ok(pw) => r.keyring_password = pw,
+                Err(Unresolved::Bad(msg)) => return Err(bad("redis.password_keyring", msg)),
+                Err(Unresolved::Later(msg)) => {
+                    unresolved.push(("redis.password_keyring".into(), msg))
+                }
+            }
         }
     }
     let h = &cfg.history;

@@ -102,7 +102,14 @@ impl Engine {
             cfg.fleet.stale_after_s,
         ))));
         let mut history = HistoryPolicy::new(&cfg.history);
-        history.seed(store.last_kept_positions().await?);
+        let last_positions = store.last_kept_positions().await?;
+        // The rules compare each fix with the previous one (harsh braking): after a restart
+        // that is the last one the cache holds, or a brake across the restart is missed.
+        let rule_last_fix: Vec<(String, i64, Option<f64>)> = last_positions
+            .iter()
+            .map(|p| (p.vehicle.clone(), p.ts_ms, p.speed))
+            .collect();
+        history.seed(last_positions);
         let mut status_policy = StatusPolicy {
             min_interval_ms: (cfg.history.min_interval_s * 1000.0) as i64,
             last: HashMap::new(),
@@ -164,6 +171,7 @@ impl Engine {
                 .filter_map(|(v, j)| serde_json::from_str(&j).ok().map(|p| (v, p)))
                 .collect();
             r.seed(store.open_rule_alerts().await?, states);
+            r.seed_last_fixes(rule_last_fix);
             Some(r)
         } else {
             None
@@ -397,7 +405,10 @@ async fn run(
                     }
                 }
                 core.tick_rules(now_ms()).await;
-                if tokio::time::Instant::now() >= evict_due {
+                // Also as soon as the fleet outgrows its cap: a flood of new ids (10 million an
+                // hour, SPEC §7) would otherwise add millions of vehicles between two rounds.
+                let over_cap = core.live.lock().len() > core.max_live;
+                if over_cap || tokio::time::Instant::now() >= evict_due {
                     evict_due = tokio::time::Instant::now() + EVICT_EVERY;
                     let n = core.evict(now_ms());
                     if n > 0 {

@@ -96,6 +96,7 @@ impl Committer {
 /// Starts the source. `resume` holds the cache's resume points; partitions without one start
 /// per `cfg.start`. Batches go to `tx`; the thread stops on `cancel` or when `tx` closes.
 /// `max_future_skew_ms` is `fleet.max_future_skew_s` (SPEC §7 `bad_ts`).
+#[tracing::instrument(err, skip_all, fields(brokers = %cfg.brokers))]
 pub fn spawn(
     cfg: &KafkaConfig,
     resume: HashMap<Tp, ResumePoint>,

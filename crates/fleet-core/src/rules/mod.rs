@@ -101,6 +101,15 @@ impl RuleEngine {
         }
     }
 
+    /// Restores each vehicle's previous fix (time, speed) from the cache's latest stored
+    /// position, so the first fix after a restart is compared with the last one before it
+    /// (exact when history keeps every fix, the closest kept one otherwise).
+    pub fn seed_last_fixes(&mut self, fixes: Vec<(String, i64, Option<f64>)>) {
+        for (v, ts, speed) in fixes {
+            self.vehicles.entry(v).or_default().last_pos = Some((ts, speed));
+        }
+    }
+
     /// Vehicles with an open (or acknowledged, not resolved) rule alert.
     pub fn alerting(&self) -> impl Iterator<Item = &str> {
         self.open

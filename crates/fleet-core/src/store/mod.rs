@@ -54,6 +54,17 @@ pub enum StoreError {
         /// Why.
         source: sqlx::migrate::MigrateError,
     },
+    /// The file exists but is not a fleetdash cache (another program's database, a file
+    /// that is not SQLite at all, or one damaged beyond reading). It is left untouched.
+    #[error(
+        "{path} is not a fleetdash cache ({why}); it was left untouched: point store.path at another file, or move this one away"
+    )]
+    NotACache {
+        /// File.
+        path: PathBuf,
+        /// What was found.
+        why: String,
+    },
     /// The writer task has stopped.
     #[error("cache writer has stopped")]
     WriterGone,
@@ -124,6 +135,7 @@ impl Store {
     ///
     /// Another process may hold the file for a moment (WAL recovery after a crash, or a
     /// concurrent first migration); that is retried for up to 10 s rather than reported.
+    #[tracing::instrument(err, skip_all, fields(cache = %path.display()))]
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -145,14 +157,12 @@ impl Store {
     }
 
     async fn try_open(path: &Path) -> Result<Store, StoreError> {
+        check_is_cache(path).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(Self::options(path, READER_CACHE_KIB))
             .await
-            .map_err(|source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| not_a_cache(path, source))?;
         if let Err(source) = sqlx::migrate!("./migrations").run(&pool).await {
             pool.close().await;
             return Err(StoreError::Migrate {
@@ -177,6 +187,7 @@ impl Store {
     }
 
     /// Starts the single writer on a dedicated connection.
+    #[tracing::instrument(err, skip_all, fields(cache = %self.path.display()))]
     pub async fn start_writer(
         &self,
         retention: Retention,
@@ -214,4 +225,59 @@ pub async fn run_housekeeping(store: &Store, r: &Retention, now: i64) -> Result<
     retention::housekeeping(&mut conn, r, now)
         .await
         .map_err(|e| store.err(e))
+}
+
+/// SQLite's answer when a file is not a database, or is damaged: reported as "not a fleetdash
+/// cache" rather than as a raw driver error, so the user knows the file itself is the problem.
+fn not_a_cache(path: &Path, source: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &source {
+        // SQLITE_CORRUPT 11, SQLITE_NOTADB 26.
+        let primary = d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff);
+        if matches!(primary, Some(11 | 26)) {
+            return StoreError::NotACache {
+                path: path.to_path_buf(),
+                why: d.message().to_string(),
+            };
+        }
+    }
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A new (empty) file becomes a cache; a file with tables must already be one. Looked at
+/// read-only before the cache's own connection options touch it (switching to WAL alone
+/// rewrites the header): migrating another program's database would add our tables to it.
+async fn check_is_cache(path: &Path) -> Result<(), StoreError> {
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .disable_statement_logging();
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+        .await
+        .map_err(|source| not_a_cache(path, source))?;
+    let tables: Result<Vec<String>, _> =
+        sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table'")
+            .fetch_all(&mut conn)
+            .await;
+    let _ = conn.close().await;
+    let tables = tables.map_err(|source| not_a_cache(path, source))?;
+    if tables.is_empty() || tables.iter().any(|t| t == "_sqlx_migrations") {
+        return Ok(());
+    }
+    let mut shown: Vec<&str> = tables.iter().map(String::as_str).take(5).collect();
+    if tables.len() > 5 {
+        shown.push("…");
+    }
+    Err(StoreError::NotACache {
+        path: path.to_path_buf(),
+        why: format!("an SQLite database with other tables: {}", shown.join(", ")),
+    })
 }

@@ -250,6 +250,7 @@ async fn run(
 }
 
 /// Writes one batch in one transaction.
+#[tracing::instrument(level = "debug", err(level = "warn"), skip_all, fields(positions = b.positions.len(), statuses = b.statuses.len()))]
 pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     for chunk in b.positions.chunks(CHUNK) {

@@ -1,5 +1,6 @@
 //! `fleetctl ingest`: the full pipeline, headless.
 
+use super::frame_probe::FrameProbe;
 use super::{load_config, open_store};
 use crate::cli::IngestArgs;
 use crate::error::CliError;
@@ -26,6 +27,9 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
     let cancel = CancellationToken::new();
     let started = Instant::now();
     let engine = Engine::start(&cfg, store.clone(), cancel.clone()).await?;
+    let probe = a
+        .frame_probe_ms
+        .map(|ms| FrameProbe::spawn(engine.live().clone(), Duration::from_millis(ms.max(1))));
     let idle = a.idle_exit.map(Duration::from_secs_f64);
     let mut last_progress = Instant::now();
     let mut redis_last_change = Instant::now();
@@ -110,6 +114,10 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    let frames = match probe {
+        Some(p) => p.finish().await,
+        None => Value::Null,
+    };
     let status = engine.kafka_status().map(|s| s.snapshot());
     let counters = engine.counters();
     // Drain time: from partition assignment until the cache committed the last offsets (the
@@ -138,6 +146,7 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
         "drain_s": drain_s,
         "rate": if drain_s > 0.0 { messages as f64 / drain_s } else { 0.0 },
         "peak_rss_mib": peak_rss_mib(),
+        "frames": frames,
         "cache": stats,
     }))
 }

@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod demo;
 mod export;
+mod frame_probe;
 mod ingest;
 mod sim;
 mod stats;
@@ -29,6 +30,7 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await,
         Command::Bench(BenchCommand::Rules(a)) => bench::rules(a).await,
         Command::Bench(BenchCommand::Alerts(a)) => bench::alerts(a).await,
+        Command::Bench(BenchCommand::Churn(a)) => bench::churn(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Check(a) => check::run(a).await,
     }

@@ -2,6 +2,8 @@
 //! `fleetctl` binary as a child process.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -3,10 +3,12 @@
 //! so the figures do not depend on other traffic.
 
 mod alerts;
+mod churn;
 mod ingest;
 mod rules;
 
 pub use alerts::alerts;
+pub use churn::churn;
 pub use ingest::ingest;
 pub use rules::rules;
 
@@ -79,6 +81,17 @@ pub(crate) async fn run_ingest(
     extra: &str,
     expected: u64,
 ) -> Result<Value, CliError> {
+    run_ingest_with(brokers, topics, extra, expected, &[]).await
+}
+
+/// [`run_ingest`] with extra `fleetctl ingest` arguments (e.g. the frame probe).
+pub(crate) async fn run_ingest_with(
+    brokers: &str,
+    topics: &[(&str, &str)],
+    extra: &str,
+    expected: u64,
+    args: &[&str],
+) -> Result<Value, CliError> {
     let dir = tempfile::tempdir().map_err(rt)?;
     let cfg = dir.path().join("bench.toml");
     let mut toml = format!(
@@ -100,6 +113,7 @@ pub(crate) async fn run_ingest(
         .args(["ingest", "--config"])
         .arg(&cfg)
         .args(["--idle-exit", "1", "--json"])
+        .args(args)
         .env("FLEETDASH_LOG", "warn")
         .output()
         .await
