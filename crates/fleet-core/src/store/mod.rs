@@ -230,18 +230,14 @@ pub async fn run_housekeeping(store: &Store, r: &Retention, now: i64) -> Result<
 /// SQLite's answer when a file is not a database, or is damaged: reported as "not a fleetdash
 /// cache" rather than as a raw driver error, so the user knows the file itself is the problem.
 fn not_a_cache(path: &Path, source: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(d) = &source {
-        // SQLITE_CORRUPT 11, SQLITE_NOTADB 26.
-        let primary = d
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .map(|c| c & 0xff);
-        if matches!(primary, Some(11 | 26)) {
-            return StoreError::NotACache {
-                path: path.to_path_buf(),
-                why: d.message().to_string(),
-            };
-        }
+    // SQLITE_CORRUPT 11, SQLITE_NOTADB 26.
+    if let sqlx::Error::Database(d) = &source
+        && matches!(writer::sqlite_primary_code(&source), Some(11 | 26))
+    {
+        return StoreError::NotACache {
+            path: path.to_path_buf(),
+            why: d.message().to_string(),
+        };
     }
     StoreError::Sqlite {
         path: path.to_path_buf(),

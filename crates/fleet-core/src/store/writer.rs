@@ -120,17 +120,23 @@ pub fn spawn(
 /// (another process, WAL recovery) are transient.
 pub fn is_permanent(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(d) => {
-            let primary = d
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
-            // SQLITE_PERM 3, READONLY 8, IOERR 10, CORRUPT 11, FULL 13, CANTOPEN 14,
-            // NOTADB 26.
-            matches!(primary, Some(3 | 8 | 10 | 11 | 13 | 14 | 26))
+        // SQLITE_PERM 3, READONLY 8, IOERR 10, CORRUPT 11, FULL 13, CANTOPEN 14, NOTADB 26.
+        sqlx::Error::Database(_) => {
+            matches!(sqlite_primary_code(e), Some(3 | 8 | 10 | 11 | 13 | 14 | 26))
         }
         sqlx::Error::Io(_) => true,
         _ => false,
+    }
+}
+
+/// SQLite's primary result code of a database error (the low byte of the extended code).
+pub(crate) fn sqlite_primary_code(e: &sqlx::Error) -> Option<i32> {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff),
+        _ => None,
     }
 }
 

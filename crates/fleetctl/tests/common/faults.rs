@@ -5,7 +5,6 @@ use super::Env;
 use fleet_testkit::{Broker, MIXED_TOPICS, sqlite3_i64};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 /// An integer from the environment, or `default`: the suite's scale is set by
 /// `FLEETDASH_FAULT_*` so CI runs a short version and `./dev faults` the full one.
@@ -122,36 +121,6 @@ pub fn assert_offsets_match_contents(cache: &Path, when: &str) {
             ),
         );
         assert_eq!(dups, 0, "{when}: no message stored twice in {table}");
-    }
-}
-
-/// Whether the tests run as root (a tmpfs mount needs it; CI runs as root).
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// A size-limited tmpfs, unmounted on drop.
-pub struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    /// `mount -t tmpfs -o size=SIZE tmpfs AT`.
-    pub fn mount(at: &Path, size: &str) -> Tmpfs {
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount tmpfs at {}", at.display());
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 

@@ -3,6 +3,10 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod tmpfs;
+
+#[allow(unused_imports)] // used by the full-disk tests only
+pub use tmpfs::{Tmpfs, is_root};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
