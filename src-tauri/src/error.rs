@@ -52,6 +52,12 @@ pub enum AppError {
         /// Why the keyring refused.
         source: fleet_core::config::secrets::SecretError,
     },
+    /// A vehicle the cache has never heard of.
+    #[error("no vehicle `{0}` in the cache")]
+    UnknownVehicle(String),
+    /// The user closed the file dialog without picking a file.
+    #[error("cancelled")]
+    Cancelled,
     /// No engine is running (it failed to start; see the status).
     #[error("the engine is not running: {0}")]
     NotRunning(String),
@@ -72,6 +78,8 @@ impl AppError {
             AppError::Io { .. } => "io",
             AppError::Keyring { .. } => "keyring",
             AppError::NotRunning(_) => "not_running",
+            AppError::UnknownVehicle(_) => "not_found",
+            AppError::Cancelled => "cancelled",
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct Current {
     pub committed: tokio::sync::watch::Receiver<Committed>,
     /// `[alerts]`: escalation time and whether to notify the desktop.
     pub alerts: AlertsConfig,
+    /// `fleet.stale_after_s`: a replayed fleet goes stale as the live one does.
+    pub stale_after_s: f64,
 }
 
 /// A running engine plus whatever it depends on.
@@ -152,6 +154,7 @@ async fn start(mode: &Mode, generation: u64) -> Result<(Running, Current), AppEr
         generation,
         committed: engine.writer().committed(),
         alerts: cfg.alerts.clone(),
+        stale_after_s: cfg.fleet.stale_after_s,
     };
     Ok((
         Running {

@@ -6,8 +6,11 @@
 
 mod commands;
 mod error;
+mod fleet_rates;
+mod history_cmds;
 mod host;
 mod memory;
+mod replay;
 mod secret_settings;
 mod settings;
 mod stream;
@@ -111,6 +114,7 @@ fn main() {
             }
         }))
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .manage(host.clone())
         .manage(streams)
         .manage(notices.clone())
@@ -129,6 +133,14 @@ fn main() {
             commands::app_status,
             commands::load_settings,
             commands::save_settings,
+            history_cmds::replay_start,
+            history_cmds::replay_control,
+            history_cmds::replay_stop,
+            history_cmds::vehicle_history,
+            history_cmds::vehicle_fields,
+            history_cmds::export_vehicle,
+            history_cmds::export_chart,
+            history_cmds::fleet_chart,
         ])
         .setup(move |app| {
             open_window(app.handle())?;

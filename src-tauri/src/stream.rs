@@ -3,10 +3,11 @@
 //! so the UI's cost does not grow with the message rate or the fleet.
 
 use crate::host::{Current, Host};
+use crate::replay::Replayer;
 use fleet_core::store::now_ms;
 use fleet_core::view::{FrameBuilder, FrameInput};
 use fleet_model::ui::OutboxStatus;
-use fleet_model::{Alert, AlertFilter, Frame, Viewport};
+use fleet_model::{Alert, AlertFilter, Frame, ReplayStatus, Viewport};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ pub struct View {
     pub selected: Option<String>,
     /// What the alert feed shows.
     pub alert_filter: AlertFilter,
+    /// The timeline's replay, while the map shows the past (`None`: live).
+    pub replay: Option<ReplayStatus>,
 }
 
 impl Default for View {
@@ -40,6 +43,7 @@ impl Default for View {
             viewport: Viewport::WORLD,
             selected: None,
             alert_filter: AlertFilter::default(),
+            replay: None,
         }
     }
 }
@@ -50,15 +54,12 @@ impl Default for View {
 pub struct Streams {
     /// What the window looks at.
     pub view: Mutex<View>,
+    /// The fleet chart's last hour of rates, sampled by the stream.
+    pub rates: Mutex<crate::fleet_rates::FleetRates>,
     generation: AtomicU64,
 }
 
 impl Streams {
-    /// A copy of the view.
-    pub fn view(&self) -> View {
-        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// Changes the view.
     pub fn update(&self, f: impl FnOnce(&mut View)) {
         f(&mut self.view.lock().unwrap_or_else(|p| p.into_inner()));
@@ -145,8 +146,12 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
         let mut outbox = Outbox::default();
         let mut engine = 0;
         let mut last_len = 0;
+        let mut replayer: Option<Replayer> = None;
+        let mut last_tick = tokio::time::Instant::now();
         loop {
             tick.tick().await;
+            let wall = last_tick.elapsed();
+            last_tick = tokio::time::Instant::now();
             if streams.generation.load(Ordering::SeqCst) != generation {
                 break;
             }
@@ -159,32 +164,104 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                     ..Feed::default()
                 };
                 outbox = Outbox::default();
+                replayer = None;
+                streams
+                    .rates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
             }
-            let view = streams.view();
+            let view = advance_replay(&streams, wall);
             feed.refresh(&cur, &view.alert_filter).await;
             outbox.refresh(&cur).await;
-            let mut frame = {
-                let live = cur.live.lock();
-                builder.build(
-                    &live,
-                    FrameInput {
-                        viewport: view.viewport,
-                        selected: view.selected.as_deref(),
-                        alerts: feed.take_changes(),
-                        alerting: &feed.alerting,
-                        open_alerts: feed.open,
-                        demo: cur.demo,
-                        now_ms: now_ms(),
-                    },
-                )
+            let replaying = match view.replay {
+                Some(r) => {
+                    let rp = replayer.get_or_insert_with(|| Replayer::new(cur.stale_after_s));
+                    match rp.move_to(&cur.store, r.t_ms).await {
+                        Ok(()) => Some((r, &*rp)),
+                        Err(e) => {
+                            debug!(error = %e, "replay: cache read failed");
+                            Some((r, &*rp))
+                        }
+                    }
+                }
+                None => {
+                    replayer = None;
+                    None
+                }
+            };
+            let mut frame = match replaying {
+                None => {
+                    let live = cur.live.lock();
+                    builder.build(
+                        &live,
+                        FrameInput {
+                            viewport: view.viewport,
+                            selected: view.selected.as_deref(),
+                            alerts: feed.take_changes(),
+                            alerting: &feed.alerting,
+                            open_alerts: feed.open,
+                            demo: cur.demo,
+                            now_ms: now_ms(),
+                            live_counters: None,
+                        },
+                    )
+                }
+                Some((r, rp)) => {
+                    let now = now_ms();
+                    let (counters, info) = {
+                        let live = cur.live.lock();
+                        let info = view
+                            .selected
+                            .as_deref()
+                            .and_then(|id| live.vehicle(id))
+                            .and_then(|v| v.info.clone());
+                        (live.counters(now), info)
+                    };
+                    let mut f = builder.build(
+                        rp.fleet(),
+                        FrameInput {
+                            viewport: view.viewport,
+                            selected: view.selected.as_deref(),
+                            alerts: feed.take_changes(),
+                            alerting: &HashSet::new(),
+                            open_alerts: feed.open,
+                            demo: cur.demo,
+                            now_ms: r.t_ms,
+                            live_counters: Some((counters, now)),
+                        },
+                    );
+                    if let Some(d) = f.selected.as_mut()
+                        && d.info.is_none()
+                    {
+                        d.info = info;
+                    }
+                    f.replay = Some(r);
+                    f
+                }
             };
             frame.outbox = outbox.status.clone();
+            streams
+                .rates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(&frame.counters, now_ms());
             if let Err(e) = channel.send(encode(&frame, &mut last_len)) {
                 warn!(error = %e, "frame stream closed");
                 break;
             }
         }
     });
+}
+
+/// Moves a playing replay on by the wall-clock time since the previous tick (under the view's
+/// lock, so a seek made meanwhile is not overwritten) and returns the view to draw.
+fn advance_replay(streams: &Streams, wall: Duration) -> View {
+    let mut view = streams.view.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = view.replay.as_mut() {
+        r.advance(wall.as_millis() as i64);
+    }
+    view.clone()
 }
 
 /// A frame as raw JSON bytes: the window parses them with serde_json inside wasm, which is

@@ -8,6 +8,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The session bus's config: a session bus with no service activation. With the standard
+/// `--session` config, the first call to `org.freedesktop.secrets` (by the app, WebKit or a
+/// test) started Debian's activatable GNOME Keyring with a locked, prompting keyring, which
+/// then owned the name before the test's own unlocked one ([`fleet_testkit::Keyring`]) and
+/// put up an invisible unlock prompt that nothing answered: everything waiting on it hung.
+/// Here only what a test starts is on the bus.
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen/>
+  <keep_umask/>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
 /// A session bus with a notification daemon, stopped on drop.
 pub struct Desktop {
     address: String,
@@ -23,10 +44,18 @@ impl Desktop {
     /// monitor; returns once the daemon owns `org.freedesktop.Notifications`.
     pub fn start(display: &str, dir: &Path) -> Result<Desktop, E2eError> {
         let socket = dir.join("session-bus");
+        let config = dir.join("session-bus.conf");
+        let listen = format!("<listen>unix:path={}</listen>", socket.display());
+        std::fs::write(&config, BUS_CONFIG.replace("<listen/>", &listen)).map_err(|source| {
+            E2eError::Spawn {
+                what: "the session bus config".into(),
+                source,
+            }
+        })?;
         let (bus, address) = spawn_announcing(
             Command::new("dbus-daemon")
-                .args(["--session", "--nofork", "--print-address=1"])
-                .arg(format!("--address=unix:path={}", socket.display()))
+                .arg(format!("--config-file={}", config.display()))
+                .args(["--nofork", "--print-address=1"])
                 .stderr(Stdio::null()),
             "dbus-daemon (apt: dbus)",
         )?;

@@ -278,6 +278,56 @@ impl App {
         None
     }
 
+    /// The X display the window is on.
+    pub fn display(&self) -> &str {
+        self._xvfb.display()
+    }
+
+    /// Answers the system's save dialog the way a user does: waits for it, types `path`
+    /// into its name field (GTK takes a full path there) and presses Enter. Uses xdotool on
+    /// the window's display (apt: xdotool).
+    pub async fn answer_save_dialog(&self, path: &Path) {
+        let display = self.display().to_string();
+        let path = path.display().to_string();
+        tokio::task::spawn_blocking(move || {
+            let xdo = |args: &[&str]| {
+                Command::new("xdotool")
+                    .args(args)
+                    .env("DISPLAY", &display)
+                    .output()
+                    .unwrap_or_else(|e| panic!("xdotool (apt: xdotool): {e}"))
+            };
+            // The dialog is a new top-level window titled as the app sets it ("Export").
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let win = loop {
+                let out = xdo(&["search", "--onlyvisible", "--name", "^Export$"]);
+                let found = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .map(str::to_string);
+                if let Some(w) = found {
+                    break w;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no save dialog appeared within 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            std::thread::sleep(Duration::from_millis(500));
+            // No window manager under Xvfb: focus it directly, then type through XTEST
+            // (synthetic events sent to a window are ignored by GTK).
+            xdo(&["windowfocus", "--sync", &win]);
+            // Select the suggested name and type the full path over it.
+            xdo(&["key", "ctrl+a"]);
+            xdo(&["type", "--delay", "15", &path]);
+            std::thread::sleep(Duration::from_millis(300));
+            xdo(&["key", "Return"]);
+        })
+        .await
+        .expect("answering the save dialog");
+    }
+
     /// The app's private home directory (XDG dirs live under it).
     pub fn home(&self) -> &Path {
         self.home.path()
@@ -355,6 +405,9 @@ impl App {
                 let shot = self
                     .screenshot(&format!("timeout-{}", what.replace(' ', "-")))
                     .await;
+                let toast = self.text("toast").await.unwrap_or_default();
+                eprintln!("toast at the timeout: {toast:?}");
+                self.print_log_tail(60);
                 panic!(
                     "timed out after {timeout:?} waiting for {what} (screenshot: {})",
                     shot.display()
@@ -362,6 +415,19 @@ impl App {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Prints the last `lines` lines of the app's log (its stderr) so a failure in CI shows
+    /// what the app was doing, not only a screenshot that is gone with the machine.
+    pub fn print_log_tail(&self, lines: usize) {
+        let path = artifacts_dir().join(format!("{}-app.log", self.name));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        eprintln!("--- last {lines} lines of {} ---", path.display());
+        for l in &all[all.len().saturating_sub(lines)..] {
+            eprintln!("{l}");
+        }
+        eprintln!("--- end of the app log ---");
     }
 
     /// Saves a PNG of the window to the artifacts dir and returns its path.

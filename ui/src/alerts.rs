@@ -11,6 +11,7 @@
 use crate::app::{Ui, with_map};
 use crate::format;
 use crate::ipc;
+use crate::timeline;
 use fleet_model::ui::{ACK_NOTE_MAX_BYTES, cap_ack_note};
 use fleet_model::{Alert, AlertState, SearchHit, Severity};
 use leptos::prelude::*;
@@ -223,6 +224,8 @@ fn AlertItem(alert: Alert) -> impl IntoView {
                     AlertState::Resolved => "resolved".into(),
                     AlertState::Open => String::new(),
                 }}
+                <button class="link replay" data-testid="replay-alert" title="Replay the 10 minutes before and 5 after this alert"
+                    on:click={ let (v, ts) = (alert.vehicle.clone(), alert.ts_ms); move |_| timeline::replay_alert(ui, v.clone(), ts) }>"⏵ Replay"</button>
             </div>
             <Show when=move || is_open>
                 <div class="ack">

@@ -9,8 +9,11 @@ use crate::map::MapView;
 use crate::panels::{QuarantineDialog, VehiclePanel};
 use crate::settings::SettingsDialog;
 use crate::sparkline;
+use crate::timeline::{self, Timeline};
+use crate::vehicle_chart::FleetChart;
 use fleet_model::{
-    Alert, AlertFilter, AlertState, ConnState, Frame, SearchHit, TrailPoint, Viewport,
+    Alert, AlertFilter, AlertState, ConnState, Frame, SearchHit, TrailPoint, VehicleHistory,
+    Viewport,
 };
 use fleetdash_ipc::AppStatus;
 use leptos::prelude::*;
@@ -57,6 +60,14 @@ pub struct Ui {
     pub alert_filter: RwSignal<AlertFilter>,
     /// The alert the keyboard acts on.
     pub focused_alert: RwSignal<Option<String>>,
+    /// The timeline's range (ms): what replay plays and the chart and export cover.
+    pub range: RwSignal<(i64, i64)>,
+    /// Replay speed picked on the timeline.
+    pub speed: RwSignal<f64>,
+    /// The map shows (or is about to show) the past: the trail is the range's track.
+    pub replaying: RwSignal<bool>,
+    /// The selected vehicle's history over the range (track, status, alerts).
+    pub history: RwSignal<Option<VehicleHistory>>,
 }
 
 impl Ui {
@@ -71,7 +82,8 @@ impl Ui {
             with_map(|m| m.focus(lat, lng, 15.0));
         }
         with_map(|m| m.set_trail(Vec::new()));
-        if let Some(id) = id {
+        // While replaying, the trail is the range's track (the timeline draws it).
+        if let Some(id) = id.filter(|_| !self.replaying.get_untracked()) {
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(t) =
                     ipc::invoke::<_, Vec<TrailPoint>>("vehicle_trail", &json!({ "id": id })).await
@@ -104,8 +116,13 @@ pub fn App() -> impl IntoView {
         alerts: RwSignal::new(Vec::new()),
         alert_filter: RwSignal::new(AlertFilter::default()),
         focused_alert: RwSignal::new(None),
+        range: RwSignal::new(timeline::default_range()),
+        speed: RwSignal::new(1.0),
+        replaying: RwSignal::new(false),
+        history: RwSignal::new(None),
     };
     provide_context(ui);
+    timeline::install_history_loader(ui);
     let map_ref = NodeRef::<leptos::html::Div>::new();
     Effect::new(move |done: Option<bool>| {
         if done == Some(true) {
@@ -146,6 +163,7 @@ pub fn App() -> impl IntoView {
                     <div class="map" data-testid="map" node_ref=map_ref></div>
                     <Legend/>
                     <VehiclePanel/>
+                    <Timeline/>
                 </section>
                 <AlertFeed/>
             </main>
@@ -182,6 +200,9 @@ fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
         }
         let seq = f.seq;
         set_hook_number("frame_ts", f.ts_ms as f64);
+        // The replayed instant of the frame now drawn (0 = live), read by the tests together
+        // with `dot(id)` so the two always come from one frame.
+        set_hook_number("replay_t", f.replay.map_or(0.0, |r| r.t_ms as f64));
         set_hook_number("dots", f.dots.len() as f64);
         set_hook_number("clusters", f.clusters.len() as f64);
         ui.frame.set(Some(Arc::new(f)));
@@ -282,6 +303,7 @@ fn Header() -> impl IntoView {
             }
         })
     };
+    let fleet_chart_open = RwSignal::new(false);
     let (query, set_query) = signal(String::new());
     let hits = RwSignal::new(Vec::<SearchHit>::new());
     let run_search = move |q: String| {
@@ -308,11 +330,15 @@ fn Header() -> impl IntoView {
                     <small><span class="ok">{move || format::thousands(counters.with(|c| c.vehicles_online))}" online"</span>
                         " · "<span class="muted">{move || format::thousands(counters.with(|c| c.vehicles_stale))}" stale"</span></small>
                 </div>
-                <div class="counter rate" data-testid="counter-rate" data-value=move || counters.with(|c| c.rate.round())>
+                <button class="counter rate clickable" data-testid="counter-rate" data-value=move || counters.with(|c| c.rate.round())
+                    title="Messages/s and rejected/s over the last hour" on:click=move |_| fleet_chart_open.update(|o| *o = !*o)>
                     <label>"Messages/s"</label>
                     <b>{move || format::rate(counters.with(|c| c.rate))}</b>
                     <div class="spark" inner_html=move || spark.get()></div>
-                </div>
+                </button>
+                <Show when=move || fleet_chart_open.get()>
+                    <FleetChart open=fleet_chart_open/>
+                </Show>
                 <button class="counter clickable" data-testid="counter-rejected" data-value=move || counters.with(|c| c.rejected)
                     title="Show quarantined messages" on:click=move |_| ui.quarantine_open.set(true)>
                     <label>"Rejected"</label>

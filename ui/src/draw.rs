@@ -92,6 +92,9 @@ pub struct Scene {
     pub selected_pos: Option<(f64, f64, Option<f64>)>,
     /// Selected vehicle's trail, oldest first.
     pub trail: Vec<TrailPoint>,
+    /// Alerts on the replayed track: where the vehicle was when each fired, and the
+    /// severity's colour.
+    pub track_marks: Vec<(f64, f64, &'static str)>,
     drawn_dots: Vec<(f64, f64, usize)>,
     drawn_clusters: Vec<(f64, f64, f64, usize)>,
 }
@@ -170,6 +173,20 @@ impl Scene {
         ctx.set_line_width(2.5);
         ctx.set_line_join("round");
         ctx.stroke();
+        for (lat, lng, colour) in &self.track_marks {
+            let (x, y) = p.project(*lat, *lng);
+            ctx.begin_path();
+            ctx.move_to(x, y - 7.0);
+            ctx.line_to(x + 7.0, y);
+            ctx.line_to(x, y + 7.0);
+            ctx.line_to(x - 7.0, y);
+            ctx.close_path();
+            ctx.set_fill_style_str(colour);
+            ctx.fill();
+            ctx.set_stroke_style_str("rgba(8,12,18,0.9)");
+            ctx.set_line_width(1.5);
+            ctx.stroke();
+        }
     }
 
     fn draw_clusters(&mut self, ctx: &CanvasRenderingContext2d, p: &Projector) {

@@ -11,6 +11,8 @@ mod map;
 mod panels;
 mod settings;
 mod sparkline;
+mod timeline;
+mod vehicle_chart;
 
 use wasm_bindgen::prelude::*;
 

@@ -151,6 +151,12 @@ impl MapView {
         self.schedule();
     }
 
+    /// Marks alerts on the replayed track (cleared with an empty list).
+    pub fn set_track_marks(&self, marks: Vec<(f64, f64, &'static str)>) {
+        self.0.scene.borrow_mut().track_marks = marks;
+        self.schedule();
+    }
+
     /// Centers the map on a point (zooming in to street level when far out).
     pub fn focus(&self, lat: f64, lng: f64, zoom_at_least: f64) {
         let z = self.0.map.get_zoom().max(zoom_at_least);

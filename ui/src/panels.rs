@@ -3,6 +3,7 @@
 use crate::app::Ui;
 use crate::format;
 use crate::ipc;
+use crate::vehicle_chart::{VehicleChart, all_fields};
 use fleet_model::{QuarantineEntry, VehicleDetail, VehicleState};
 use leptos::prelude::*;
 use serde_json::json;
@@ -42,6 +43,7 @@ pub fn VehiclePanel() -> impl IntoView {
             let info = d.info.clone().unwrap_or_default();
             let pos = d.position.clone();
             let st = d.status.as_ref().map(|s| s.known.clone()).unwrap_or_default();
+            let fields = d.status.as_ref().map(|s| all_fields(&s.fields)).unwrap_or_default();
             let now = ui.frame.with_untracked(|f| f.as_ref().map_or(0, |f| f.ts_ms));
             view! {
                 <div class="panel-head">
@@ -66,6 +68,13 @@ pub fn VehiclePanel() -> impl IntoView {
                     {row("Source", pos.as_ref().map(|p| p.source.as_str().to_string()).unwrap_or_else(|| "—".into()))}
                     {row("Last message", format::age(now - d.last_seen_ms) + " ago")}
                 </div>
+                <details class="all-fields" data-testid="status-fields" open>
+                    <summary>{format!("All fields ({})", fields.len())}</summary>
+                    {fields.into_iter().map(|(k, v)| {
+                        let key = k.clone();
+                        view! { <div class="kv" data-testid="status-field" data-field=key><span>{k}</span><b>{v}</b></div> }
+                    }).collect_view()}
+                </details>
             }
         })
     };
@@ -83,6 +92,7 @@ pub fn VehiclePanel() -> impl IntoView {
                     Some(v) => v.into_any(),
                     None => view! { <div class="panel-head"><h2>{ui.selected.get().unwrap_or_default()}</h2><div class="sub">"Waiting for data…"</div></div> }.into_any(),
                 }}
+                <VehicleChart/>
             </aside>
         </Show>
     }

@@ -55,7 +55,14 @@ impl Store {
         } else {
             ack
         };
-        let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
+        // IMMEDIATE: take the write lock up front (waiting out the busy timeout). A deferred
+        // transaction reads first and then cannot upgrade to a write if the writer committed
+        // in between — SQLite refuses that at once, busy timeout or not.
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM alerts WHERE id = ?1")
             .bind(&ack.alert_id)
             .fetch_optional(&mut *tx)
@@ -292,8 +299,10 @@ mod tests {
         }
     }
 
-    /// A cache holding alerts `a1`…`a3`.
-    async fn store_with_alerts() -> (tempfile::TempDir, Store) {
+    /// A cache holding upstream alerts `ids`, and its writer.
+    async fn store_holding(
+        ids: &[String],
+    ) -> (tempfile::TempDir, Store, crate::store::WriterHandle) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
         let (w, _task) = store
@@ -307,11 +316,18 @@ mod tests {
             .await
             .unwrap();
         let mut b = WriteBatch::default();
-        for id in ["a1", "a2", "a3"] {
+        for id in ids {
             b.alerts.push((alert(id), AlertOrigin::Upstream));
         }
         w.write(b).await.unwrap();
         w.flush().await.unwrap();
+        (dir, store, w)
+    }
+
+    /// A cache holding alerts `a1`…`a3`.
+    async fn store_with_alerts() -> (tempfile::TempDir, Store) {
+        let ids = ["a1", "a2", "a3"].map(String::from);
+        let (dir, store, _w) = store_holding(&ids).await;
         (dir, store)
     }
 
@@ -353,6 +369,55 @@ mod tests {
         assert_eq!(queued[0].note.len(), ACK_NOTE_MAX_BYTES);
         let small = store.record_local_ack(&ack("a2", "ok")).await.unwrap();
         assert_eq!(small.ack_note.as_deref(), Some("ok"));
+    }
+
+    /// An ack is a read (does the alert exist?) then writes. Begun as a deferred transaction,
+    /// a writer commit landing between the two made SQLite refuse the upgrade to a write at
+    /// once ("database is locked", SQLITE_BUSY_SNAPSHOT, which the busy timeout does not
+    /// cover), so under a steady stream of batches an operator's ack failed now and then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acks_made_while_the_writer_commits_nonstop_all_succeed() {
+        const N: usize = 150;
+        let ids: Vec<String> = (0..N).map(|i| format!("busy-{i}")).collect();
+        let (_dir, store, w) = store_holding(&ids).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (w, stop) = (w.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut commits = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let b = WriteBatch {
+                        topic_deltas: vec![("busy".into(), 1, 0)],
+                        ..Default::default()
+                    };
+                    w.write(b).await.unwrap();
+                    w.flush().await.unwrap();
+                    commits += 1;
+                }
+                commits
+            })
+        };
+        let mut failed = Vec::new();
+        for i in 0..N {
+            if let Err(e) = store
+                .record_local_ack(&ack(&format!("busy-{i}"), "n"))
+                .await
+            {
+                failed.push(e.to_string());
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let commits = writer.await.unwrap();
+        assert!(
+            commits > 10,
+            "the writer kept committing ({commits} commits)"
+        );
+        assert!(
+            failed.is_empty(),
+            "{} of {N} acks failed, e.g. {}",
+            failed.len(),
+            failed[0]
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! does not grow with the fleet.
 
 use crate::state::{LiveFleet, VehicleState as Live};
-use fleet_model::{Alert, Cluster, Dot, Frame, SearchHit, VehicleDetail, VehicleState, Viewport};
+use fleet_model::{
+    Alert, Cluster, Dot, FleetCounters, Frame, SearchHit, VehicleDetail, VehicleState, Viewport,
+};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Above this many visible vehicles the frame carries clusters instead of dots.
@@ -58,16 +60,22 @@ pub struct FrameInput<'a> {
     pub open_alerts: u64,
     /// Demo mode.
     pub demo: bool,
-    /// Now (ms).
+    /// Now (ms): the frame's time, which a replay sets to the replayed instant.
     pub now_ms: i64,
+    /// The counters bar from another fleet, with the wall clock they were read at: a replay
+    /// draws the fleet as it was but keeps the counters (and their sparkline) live.
+    pub live_counters: Option<(FleetCounters, i64)>,
 }
 
 impl FrameBuilder {
     /// Builds the next frame.
     pub fn build(&mut self, fleet: &LiveFleet, input: FrameInput<'_>) -> Frame {
         let now = input.now_ms;
-        let counters = fleet.counters(now);
-        let sec = now.div_euclid(1000);
+        let (counters, wall_ms) = input
+            .live_counters
+            .clone()
+            .unwrap_or_else(|| (fleet.counters(now), now));
+        let sec = wall_ms.div_euclid(1000);
         if sec != self.last_history_sec {
             self.last_history_sec = sec;
             self.rate_history.push_back(counters.rate);
@@ -133,6 +141,7 @@ impl FrameBuilder {
             rate_history: self.rate_history.iter().copied().collect(),
             // The shell fills it in from the cache (src-tauri/src/stream.rs).
             outbox: Default::default(),
+            replay: None,
         }
     }
 }
@@ -249,6 +258,7 @@ mod tests {
             open_alerts: 0,
             demo: false,
             now_ms: 2000,
+            live_counters: None,
         }
     }
 

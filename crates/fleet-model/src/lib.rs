@@ -5,16 +5,18 @@
 
 pub mod alert;
 pub mod counters;
+pub mod history;
 pub mod sample;
 pub mod ui;
 
 pub use alert::{Ack, Alert, AlertFilter, AlertState, Severity, alert_id};
 pub use counters::{ConnState, FleetCounters, TopicCounters};
+pub use history::{HistoryAlert, StatusPoint, TrackPoint, VehicleHistory};
 pub use sample::{
     PositionSample, RejectReason, Source, StatusFields, StatusSample, TopicKind, VehicleId,
     VehicleInfo,
 };
 pub use ui::{
-    Cluster, Dot, Frame, IpcError, QuarantineEntry, SearchHit, TrailPoint, VehicleDetail,
-    VehicleState, Viewport,
+    Cluster, Dot, Frame, IpcError, QuarantineEntry, ReplayStatus, SearchHit, TrailPoint,
+    VehicleDetail, VehicleState, Viewport,
 };

@@ -125,6 +125,55 @@ pub struct Frame {
     /// builder, which sees only the live state.
     #[serde(default)]
     pub outbox: OutboxStatus,
+    /// Set while the map replays history (issue 11): the dots are the fleet as it was at
+    /// `replay.t_ms`, built by the same frame path as live data; counters stay live.
+    #[serde(default)]
+    pub replay: Option<ReplayStatus>,
+}
+
+/// Where a replay stands (the timeline bar draws it; the shell advances it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReplayStatus {
+    /// The replayed instant (ms since the epoch).
+    pub t_ms: i64,
+    /// The range's start.
+    pub from_ms: i64,
+    /// The range's end.
+    pub to_ms: i64,
+    /// Playing (else paused at `t_ms`).
+    pub playing: bool,
+    /// Replay seconds per wall-clock second (1–120).
+    pub speed: f64,
+}
+
+impl ReplayStatus {
+    /// Slowest and fastest replay speeds offered.
+    pub const SPEEDS: [f64; 7] = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+    /// A replay of `[from_ms, to_ms]` paused at `t_ms` (clamped into the range).
+    pub fn new(from_ms: i64, to_ms: i64, t_ms: i64) -> Self {
+        let (from_ms, to_ms) = (from_ms.min(to_ms), from_ms.max(to_ms));
+        ReplayStatus {
+            t_ms: t_ms.clamp(from_ms, to_ms),
+            from_ms,
+            to_ms,
+            playing: false,
+            speed: 1.0,
+        }
+    }
+
+    /// Moves the replayed instant on by `wall_ms` of wall-clock time at `speed`; stops
+    /// (pauses) at the range's end.
+    pub fn advance(&mut self, wall_ms: i64) {
+        if !self.playing {
+            return;
+        }
+        let step = (wall_ms.max(0) as f64 * self.speed.clamp(1.0, 120.0)).round() as i64;
+        self.t_ms = self.t_ms.saturating_add(step).min(self.to_ms);
+        if self.t_ms >= self.to_ms {
+            self.playing = false;
+        }
+    }
 }
 
 /// The ack outbox (SPEC §6): acks made here and not yet published, and those the broker

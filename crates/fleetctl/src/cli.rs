@@ -33,6 +33,10 @@ pub enum Command {
     Stats(StatsArgs),
     /// Export history from the cache as CSV or GeoJSON.
     Export(ExportArgs),
+    /// One vehicle's timeline from the cache: positions, status samples and alerts.
+    History(HistoryArgs),
+    /// Draw one vehicle's telemetry chart (with its alerts) to a PNG or SVG file.
+    Chart(ChartArgs),
     /// List alerts from the cache.
     Alerts(AlertsArgs),
     /// Acknowledge an alert as the configured operator (queued if Kafka is down).
@@ -54,12 +58,15 @@ impl Command {
             Command::Ingest(a) => a.json,
             Command::Stats(a) => a.json,
             Command::Export(_) => false,
+            Command::History(a) => a.json,
+            Command::Chart(a) => a.json,
             Command::Alerts(a) => a.json,
             Command::Ack(a) => a.json,
             Command::Bench(BenchCommand::Ingest(a)) => a.json,
             Command::Bench(BenchCommand::Rules(a)) => a.json,
             Command::Bench(BenchCommand::Alerts(a)) => a.json,
             Command::Bench(BenchCommand::Churn(a)) => a.json,
+            Command::Bench(BenchCommand::History(a)) => a.json,
             Command::Demo(a) => a.json,
             Command::Check(a) => a.json,
         }
@@ -178,6 +185,56 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
+/// `fleetctl history`
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The vehicle.
+    #[arg(long)]
+    pub vehicle: String,
+    /// From (RFC 3339 or ms epoch; default: an hour before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To (RFC 3339 or ms epoch; default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print the history as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl chart`
+#[derive(Args, Debug)]
+pub struct ChartArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The vehicle.
+    #[arg(long)]
+    pub vehicle: String,
+    /// Status fields to draw, comma-separated (flattened names such as `engine.rpm`).
+    #[arg(long, value_delimiter = ',', default_value = "speed,fuel,battery")]
+    pub fields: Vec<String>,
+    /// From (RFC 3339 or ms epoch; default: an hour before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To (RFC 3339 or ms epoch; default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output file; `.png` or `.svg` picks the format.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Width in pixels.
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    /// Height in pixels.
+    #[arg(long, default_value_t = 600)]
+    pub height: u32,
+    /// Print a JSON summary at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Alert states for filtering.
 #[derive(ValueEnum, Debug, Clone, Copy)]
 pub enum StateArg {
@@ -228,6 +285,35 @@ pub enum BenchCommand {
     Alerts(BenchAlertsArgs),
     /// Memory and frame intervals under a flood of distinct vehicle ids (SPEC §7 bounds).
     Churn(BenchChurnArgs),
+    /// Looking back: cache size of 72 h of a fleet, track + chart load, replay frame time.
+    History(BenchHistoryArgs),
+}
+
+/// `fleetctl bench history`
+#[derive(Args, Debug)]
+pub struct BenchHistoryArgs {
+    /// Vehicles in the generated fleet.
+    #[arg(long, default_value_t = 20_000)]
+    pub vehicles: u32,
+    /// Hours of history generated (ending now).
+    #[arg(long, default_value_t = 72)]
+    pub hours: u32,
+    /// Vehicles timed (track + chart) and kept whole by a keep-all history policy.
+    #[arg(long, default_value_t = 50)]
+    pub probes: u32,
+    /// Random replay times to build the fleet frame at.
+    #[arg(long, default_value_t = 50)]
+    pub frames: u32,
+    /// Seed of the generated fleet.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Keep the generated cache here (and reuse it if it is already there) instead of a
+    /// temporary file: generating 72 h of a large fleet takes minutes.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fleetctl bench churn`

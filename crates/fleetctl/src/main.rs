@@ -10,6 +10,7 @@ mod rss;
 
 use clap::Parser;
 use error::CliError;
+use std::io::Write;
 
 fn main() {
     let args = cli::Cli::parse();
@@ -35,8 +36,9 @@ fn main() {
     drop(log_guard);
     match result {
         Ok(out) => {
+            // A reader that stopped early (`| head`) is not an error worth a panic.
             if json {
-                println!("{out}");
+                let _ = writeln!(std::io::stdout().lock(), "{out}");
             }
         }
         Err(e) => exit(e),

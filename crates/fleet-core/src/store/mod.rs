@@ -2,9 +2,12 @@
 //! commits batches together with their Kafka offsets, and a read pool for everything else.
 
 pub mod batch;
+pub mod export;
+pub mod history;
 mod lock;
 pub mod offsets;
 pub mod read;
+mod replay;
 pub mod retention;
 pub mod views;
 pub mod writer;
@@ -12,9 +15,10 @@ pub mod writer;
 pub use batch::{
     AlertOrigin, GapRow, OffsetMark, Origin, QuarantineRow, VehicleSnapshot, WriteBatch,
 };
+pub use export::{ExportFilter, ExportFormat};
 pub use lock::{CacheLock, LockError};
 pub use offsets::{GapInfo, ResumePoint};
-pub use read::{CacheStats, ExportFilter, ExportFormat, TopicStats};
+pub use read::{CacheStats, TopicStats};
 pub use retention::Retention;
 pub use views::AlertFeed;
 pub use writer::{CacheFault, Committed, WriterHandle};
@@ -210,12 +214,24 @@ impl Store {
         }
     }
 
+    /// Moves the WAL's pages into the database file and truncates the WAL, so the file's
+    /// size on disk is the data's (used before measuring it).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Closes the pool (waits for readers).
     pub async fn close(&self) {
         self.pool.close().await;
     }
 }
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 

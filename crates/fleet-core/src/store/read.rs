@@ -1,12 +1,11 @@
-//! Reads from the cache: what the engine needs at start-up, and what `fleetctl stats`,
-//! `export` and `alerts` print.
+//! Reads from the cache: what the engine needs at start-up, and what `fleetctl stats` and
+//! `alerts` print.
 
 use super::{Store, StoreError};
 use fleet_model::{Alert, AlertState, PositionSample, Severity, Source};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 
 /// `fleetctl stats --json` (SPEC §4).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -53,26 +52,6 @@ pub struct TopicStats {
     pub rejected: i64,
     /// Next offset per partition.
     pub offsets: BTreeMap<i32, i64>,
-}
-
-/// History export filter.
-#[derive(Debug, Clone, Default)]
-pub struct ExportFilter {
-    /// One vehicle only.
-    pub vehicle: Option<String>,
-    /// From (ms, inclusive).
-    pub from_ms: Option<i64>,
-    /// To (ms, inclusive).
-    pub to_ms: Option<i64>,
-}
-
-/// Export format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// `vehicle,ts,time,lat,lng,speed,heading,source`
-    Csv,
-    /// A FeatureCollection with one LineString per vehicle (timestamps in properties).
-    GeoJson,
 }
 
 /// A vehicle row as stored, used to seed the live state after a restart.
@@ -259,80 +238,10 @@ impl Store {
             .map_err(|e| self.err(e))?;
         Ok(row.as_ref().map(parse_alert))
     }
-
-    /// Writes history as CSV or GeoJSON to `out`; returns the number of samples.
-    pub async fn export(
-        &self,
-        f: &ExportFilter,
-        format: ExportFormat,
-        out: &mut dyn Write,
-    ) -> Result<u64, StoreError> {
-        let rows = sqlx::query(
-            "SELECT vehicle, ts, lat, lng, speed, heading, source FROM positions
-             WHERE (?1 IS NULL OR vehicle = ?1) AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts <= ?3)
-             ORDER BY vehicle, ts",
-        )
-        .bind(&f.vehicle)
-        .bind(f.from_ms)
-        .bind(f.to_ms)
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.err(e))?;
-        let samples: Vec<PositionSample> = rows.iter().map(position_row).collect();
-        let io = |e: std::io::Error| self.err(sqlx::Error::Io(e));
-        match format {
-            ExportFormat::Csv => {
-                writeln!(out, "vehicle,ts,time,lat,lng,speed,heading,source").map_err(io)?;
-                for p in &samples {
-                    let time = chrono::DateTime::from_timestamp_millis(p.ts_ms)
-                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                        .unwrap_or_default();
-                    let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-                    writeln!(
-                        out,
-                        "{},{},{},{},{},{},{},{}",
-                        csv_field(&p.vehicle),
-                        p.ts_ms,
-                        time,
-                        p.lat,
-                        p.lng,
-                        opt(p.speed),
-                        opt(p.heading),
-                        p.source.as_str()
-                    )
-                    .map_err(io)?;
-                }
-            }
-            ExportFormat::GeoJson => {
-                let mut features = Vec::new();
-                for chunk in samples.chunk_by(|a, b| a.vehicle == b.vehicle) {
-                    let coords: Vec<_> = chunk
-                        .iter()
-                        .map(|p| serde_json::json!([p.lng, p.lat]))
-                        .collect();
-                    let times: Vec<_> = chunk.iter().map(|p| p.ts_ms).collect();
-                    let geometry = if coords.len() == 1 {
-                        serde_json::json!({"type": "Point", "coordinates": coords[0]})
-                    } else {
-                        serde_json::json!({"type": "LineString", "coordinates": coords})
-                    };
-                    features.push(serde_json::json!({
-                        "type": "Feature",
-                        "geometry": geometry,
-                        "properties": {"vehicle": chunk[0].vehicle, "times": times,
-                            "speeds": chunk.iter().map(|p| p.speed).collect::<Vec<_>>()},
-                    }));
-                }
-                let fc = serde_json::json!({"type": "FeatureCollection", "features": features});
-                serde_json::to_writer(&mut *out, &fc).map_err(|e| io(e.into()))?;
-                writeln!(out).map_err(io)?;
-            }
-        }
-        Ok(samples.len() as u64)
-    }
 }
 
-fn source_of(s: Option<&str>) -> Source {
+/// The stored source name back as a [`Source`] (anything but `redis` was read from Kafka).
+pub(super) fn source_of(s: Option<&str>) -> Source {
     if s == Some("redis") {
         Source::Redis
     } else {
@@ -340,7 +249,7 @@ fn source_of(s: Option<&str>) -> Source {
     }
 }
 
-fn position_row(r: &sqlx::sqlite::SqliteRow) -> PositionSample {
+pub(super) fn position_row(r: &sqlx::sqlite::SqliteRow) -> PositionSample {
     PositionSample {
         vehicle: r.get("vehicle"),
         ts_ms: r.get("ts"),
@@ -349,15 +258,6 @@ fn position_row(r: &sqlx::sqlite::SqliteRow) -> PositionSample {
         speed: r.get("speed"),
         heading: r.get("heading"),
         source: source_of(r.get::<Option<&str>, _>("source")),
-    }
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 

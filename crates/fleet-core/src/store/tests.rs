@@ -4,7 +4,7 @@ use fleet_model::{
     Ack, Alert, AlertFilter, AlertState, PositionSample, RejectReason, Severity, Source,
 };
 
-fn pos(v: &str, ts: i64) -> PositionSample {
+pub(crate) fn pos(v: &str, ts: i64) -> PositionSample {
     PositionSample {
         vehicle: v.into(),
         ts_ms: ts,
@@ -35,7 +35,7 @@ pub(crate) fn alert(id: &str) -> Alert {
 
 /// A new cache in a temporary directory and its writer; the directory and the writer task
 /// live as long as the returned values.
-async fn fresh_store() -> (
+pub(crate) async fn fresh_store() -> (
     tempfile::TempDir,
     Store,
     WriterHandle,

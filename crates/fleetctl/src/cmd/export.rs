@@ -1,19 +1,10 @@
 //! `fleetctl export`: history out of the cache.
 
-use super::{load_config, open_store};
+use super::{load_config, open_store, parse_time};
 use crate::cli::{ExportArgs, Format};
 use crate::error::CliError;
-use fleet_core::decode::ts::parse_ts;
 use fleet_core::store::{ExportFilter, ExportFormat};
 use serde_json::{Value, json};
-
-fn parse_time(flag: &str, s: &str) -> Result<i64, CliError> {
-    parse_ts(&Value::String(s.to_string())).map_err(|_| {
-        CliError::Usage(format!(
-            "--{flag} `{s}`: expected RFC 3339 (2024-05-01T08:00:00Z) or ms epoch"
-        ))
-    })
-}
 
 pub async fn run(a: ExportArgs) -> Result<Value, CliError> {
     let (cfg, _) = load_config(&a.config, false)?;

@@ -61,6 +61,7 @@ impl FrameProbe {
                             open_alerts: 0,
                             demo: false,
                             now_ms: now_ms(),
+                            live_counters: None,
                         },
                     )
                 };

@@ -3,10 +3,12 @@
 mod ack;
 mod alerts;
 mod bench;
+mod chart;
 mod check;
 mod demo;
 mod export;
 mod frame_probe;
+mod history;
 mod ingest;
 mod sim;
 mod stats;
@@ -14,6 +16,7 @@ mod stats;
 use crate::cli::{BenchCommand, Command, ConfigArg};
 use crate::error::CliError;
 use fleet_core::Config;
+use fleet_core::decode::ts::parse_ts;
 use fleet_core::store::Store;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -25,12 +28,15 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Ingest(a) => ingest::run(a).await,
         Command::Stats(a) => stats::run(a).await,
         Command::Export(a) => export::run(a).await,
+        Command::History(a) => history::run(a).await,
+        Command::Chart(a) => chart::run(a).await,
         Command::Alerts(a) => alerts::run(a).await,
         Command::Ack(a) => ack::run(a).await,
         Command::Bench(BenchCommand::Ingest(a)) => bench::ingest(a).await,
         Command::Bench(BenchCommand::Rules(a)) => bench::rules(a).await,
         Command::Bench(BenchCommand::Alerts(a)) => bench::alerts(a).await,
         Command::Bench(BenchCommand::Churn(a)) => bench::churn(a).await,
+        Command::Bench(BenchCommand::History(a)) => bench::history(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Check(a) => check::run(a).await,
     }
@@ -52,4 +58,45 @@ pub fn load_config(arg: &ConfigArg, required: bool) -> Result<(Config, Option<Pa
 pub async fn open_store(cfg: &Config) -> Result<Store, CliError> {
     let path = cfg.store_path();
     Ok(Store::open(&path).await?)
+}
+
+/// A `--from`/`--to` value: RFC 3339 or ms since the epoch (bad input is a usage error).
+pub fn parse_time(flag: &str, s: &str) -> Result<i64, CliError> {
+    parse_ts(&Value::String(s.to_string())).map_err(|_| {
+        CliError::Usage(format!(
+            "--{flag} `{s}`: expected RFC 3339 (2024-05-01T08:00:00Z) or ms epoch"
+        ))
+    })
+}
+
+/// The `[from, to]` a command looks at: `--to` defaults to now and `--from` to `default_span_ms`
+/// before `--to`. A range that ends before it starts is a usage error (SPEC §4, exit 2).
+pub fn time_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    default_span_ms: i64,
+) -> Result<(i64, i64), CliError> {
+    let to_ms = match to {
+        Some(s) => parse_time("to", s)?,
+        None => fleet_core::store::now_ms(),
+    };
+    let from_ms = match from {
+        Some(s) => parse_time("from", s)?,
+        None => to_ms.saturating_sub(default_span_ms),
+    };
+    if from_ms > to_ms {
+        return Err(CliError::Usage(format!(
+            "--from ({}) is after --to ({}): the range must not end before it starts",
+            rfc3339(from_ms),
+            rfc3339(to_ms)
+        )));
+    }
+    Ok((from_ms, to_ms))
+}
+
+/// A time for people (UTC, seconds).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
 }

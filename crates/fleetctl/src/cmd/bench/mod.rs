@@ -1,14 +1,18 @@
 //! `fleetctl bench …`: benchmarks that print their figures (medians, with the baseline
 //! measured in the same run). Each starts a private tansu broker unless `--brokers` is given,
-//! so the figures do not depend on other traffic.
+//! so the figures do not depend on other traffic (`bench history` needs none: it writes its
+//! cache directly).
 
 mod alerts;
 mod churn;
+mod history;
+mod history_gen;
 mod ingest;
 mod rules;
 
 pub use alerts::alerts;
 pub use churn::churn;
+pub use history::history;
 pub use ingest::ingest;
 pub use rules::rules;
 

@@ -1,0 +1,31 @@
+//! Replay's step between two frames: the positions stored in a short slice of time, so a
+//! playing timeline moves the replayed fleet on by what happened since the previous frame
+//! instead of rebuilding it from [`Store::fleet_at`] every tick.
+
+use super::read::position_row;
+use super::{Store, StoreError};
+use fleet_model::PositionSample;
+
+impl Store {
+    /// Positions with `after_ms < ts <= upto_ms`, oldest first, at most `limit` (the caller
+    /// rebuilds from [`Store::fleet_at`] when a step would be larger: a jump, not a step).
+    /// Reads the `positions (ts)` index, so the cost is the slice's rows, not the history's.
+    pub async fn positions_between(
+        &self,
+        after_ms: i64,
+        upto_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PositionSample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT vehicle, ts, lat, lng, speed, heading, source FROM positions
+             WHERE ts > ?1 AND ts <= ?2 ORDER BY ts LIMIT ?3",
+        )
+        .bind(after_ms)
+        .bind(upto_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(position_row).collect())
+    }
+}
