@@ -225,7 +225,7 @@ fn AlertItem(alert: Alert) -> impl IntoView {
                     AlertState::Open => String::new(),
                 }}
                 <button class="link replay" data-testid="replay-alert" title="Replay the 10 minutes before and 5 after this alert"
-                    on:click={ let (v, ts) = (alert.vehicle.clone(), alert.ts_ms); move |_| timeline::replay_alert(ui, v.clone(), ts) }>"⏵ Replay"</button>
+                    on:click={ let (v, ts) = (alert.vehicle.clone(), alert.ts_ms); move |_| timeline::replay_alert(ui, v.clone(), ts) }>"▶ Replay"</button>
             </div>
             <Show when=move || is_open>
                 <div class="ack">
