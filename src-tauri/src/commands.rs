@@ -28,7 +28,8 @@ const QUARANTINE_ROWS: i64 = 200;
 /// The app settings, shared.
 pub type Settings = Mutex<AppSettings>;
 
-fn current(host: &Host) -> Result<Current, AppError> {
+/// The running engine, or why there is none.
+pub(crate) fn current(host: &Host) -> Result<Current, AppError> {
     host.current()
         .ok_or_else(|| AppError::NotRunning(host.error().unwrap_or_else(|| "starting".into())))
 }

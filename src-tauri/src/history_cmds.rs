@@ -2,8 +2,9 @@
 //! speed, back to live), one vehicle's history over a range, and export to a file the user
 //! picks in the system's save dialog.
 
+use crate::commands::current;
 use crate::error::{AppError, IpcResult};
-use crate::host::{Current, Host};
+use crate::host::Host;
 use crate::stream::Streams;
 use fleet_core::store::{ExportFilter, ExportFormat};
 use fleet_model::{ReplayStatus, VehicleHistory};
@@ -11,11 +12,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::State;
 use tauri_plugin_dialog::DialogExt;
-
-fn current(host: &Host) -> Result<Current, AppError> {
-    host.current()
-        .ok_or_else(|| AppError::NotRunning(host.error().unwrap_or_else(|| "starting".into())))
-}
 
 /// Starts replaying `[from_ms, to_ms]` at `at_ms` (paused unless `playing`).
 #[tauri::command]

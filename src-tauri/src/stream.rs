@@ -177,13 +177,11 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
             let replaying = match view.replay {
                 Some(r) => {
                     let rp = replayer.get_or_insert_with(|| Replayer::new(cur.stale_after_s));
-                    match rp.move_to(&cur.store, r.t_ms).await {
-                        Ok(()) => Some((r, &*rp)),
-                        Err(e) => {
-                            debug!(error = %e, "replay: cache read failed");
-                            Some((r, &*rp))
-                        }
+                    // A failed read keeps showing the fleet as last moved to.
+                    if let Err(e) = rp.move_to(&cur.store, r.t_ms).await {
+                        debug!(error = %e, "replay: cache read failed");
                     }
+                    Some((r, &*rp))
                 }
                 None => {
                     replayer = None;

@@ -8,27 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The session bus's config: a session bus with no service activation. With the standard
-/// `--session` config, the first call to `org.freedesktop.secrets` (by the app, WebKit or a
-/// test) started Debian's activatable GNOME Keyring with a locked, prompting keyring, which
-/// then owned the name before the test's own unlocked one ([`fleet_testkit::Keyring`]) and
-/// put up an invisible unlock prompt that nothing answered: everything waiting on it hung.
-/// Here only what a test starts is on the bus.
-const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen/>
-  <keep_umask/>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#;
-
 /// A session bus with a notification daemon, stopped on drop.
 pub struct Desktop {
     address: String,
@@ -45,8 +24,8 @@ impl Desktop {
     pub fn start(display: &str, dir: &Path) -> Result<Desktop, E2eError> {
         let socket = dir.join("session-bus");
         let config = dir.join("session-bus.conf");
-        let listen = format!("<listen>unix:path={}</listen>", socket.display());
-        std::fs::write(&config, BUS_CONFIG.replace("<listen/>", &listen)).map_err(|source| {
+        // No service activation (see `session_bus_config`): only what a test starts is on it.
+        std::fs::write(&config, fleet_testkit::session_bus_config(&socket)).map_err(|source| {
             E2eError::Spawn {
                 what: "the session bus config".into(),
                 source,

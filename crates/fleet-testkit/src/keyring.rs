@@ -184,18 +184,18 @@ impl Keyring {
     }
 }
 
-/// A session bus of its own, without service activation; returns it and its address.
-fn private_bus(dir: &Path, log: &Path) -> Result<(Guarded, String)> {
-    let socket = dir.join("bus");
-    let config = dir.join("bus.conf");
-    std::fs::write(
-        &config,
-        format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+/// A `dbus-daemon --config-file` for a session bus listening on `socket`, with no service
+/// activation: only what a test starts is on it. Debian's activatable GNOME Keyring, say,
+/// would otherwise start locked on the first `org.freedesktop.secrets` call, own the name
+/// before the test's unlocked one and wait on an unlock prompt nobody answers.
+pub fn session_bus_config(socket: &Path) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
   <listen>unix:path={}</listen>
+  <keep_umask/>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
@@ -204,10 +204,16 @@ fn private_bus(dir: &Path, log: &Path) -> Result<(Guarded, String)> {
   </policy>
 </busconfig>
 "#,
-            socket.display()
-        ),
+        socket.display()
     )
-    .map_err(|e| TestkitError::io("writing the bus config", e))?;
+}
+
+/// A session bus of its own, without service activation; returns it and its address.
+fn private_bus(dir: &Path, log: &Path) -> Result<(Guarded, String)> {
+    let socket = dir.join("bus");
+    let config = dir.join("bus.conf");
+    std::fs::write(&config, session_bus_config(&socket))
+        .map_err(|e| TestkitError::io("writing the bus config", e))?;
     let mut cmd = Command::new("dbus-daemon");
     cmd.args(["--nofork", "--nopidfile"])
         .arg(format!("--config-file={}", config.display()));

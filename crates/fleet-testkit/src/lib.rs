@@ -63,7 +63,7 @@ pub use error::{Result, TestkitError};
 pub use kafka::{
     Delivered, Producer, Record, Watermarks, consume_all, try_consume_all, watermarks,
 };
-pub use keyring::{KEYRING_SERVICE, Keyring};
+pub use keyring::{KEYRING_SERVICE, Keyring, session_bus_config};
 pub use mixed::{MIXED_TOPICS, MixedBatch, MixedFleet, TopicBatch, config as mixed_config};
 pub use ports::free_port;
 pub use redis_db::{

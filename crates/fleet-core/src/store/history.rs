@@ -38,14 +38,12 @@ impl Store {
             }
             None => return Ok(None),
         };
-        let positions = sqlx::query(
+        let positions = in_range(
+            conn,
             "SELECT ts, lat, lng, speed, heading, source FROM positions
              WHERE vehicle = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, rowid",
+            (vehicle, from_ms, to_ms),
         )
-        .bind(vehicle)
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&mut *conn)
         .await
         .map_err(|e| self.err(e))?
         .iter()
@@ -58,14 +56,12 @@ impl Store {
             source: source_of(r.get::<Option<&str>, _>("source")),
         })
         .collect();
-        let status = sqlx::query(
+        let status = in_range(
+            conn,
             "SELECT ts, fields_json FROM status_samples
              WHERE vehicle = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, rowid",
+            (vehicle, from_ms, to_ms),
         )
-        .bind(vehicle)
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&mut *conn)
         .await
         .map_err(|e| self.err(e))?
         .iter()
@@ -74,14 +70,12 @@ impl Store {
             fields: json_object(r.get::<Option<&str>, _>("fields_json")),
         })
         .collect();
-        let alerts = sqlx::query(
+        let alerts = in_range(
+            conn,
             "SELECT id, rule, severity, ts, state FROM alerts
              WHERE vehicle = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts, id",
+            (vehicle, from_ms, to_ms),
         )
-        .bind(vehicle)
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&mut *conn)
         .await
         .map_err(|e| self.err(e))?
         .iter()
@@ -144,6 +138,20 @@ impl Store {
         .await
         .map_err(|e| self.err(e))
     }
+}
+
+/// The rows of `sql` (binding `?1` vehicle, `?2` from, `?3` to) on the history's snapshot.
+async fn in_range(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    (vehicle, from_ms, to_ms): (&str, i64, i64),
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+    sqlx::query(sql)
+        .bind(vehicle)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(conn)
+        .await
 }
 
 /// The replay frame's query (see [`Store::fleet_at`]); public to the tests, which check its
