@@ -52,6 +52,9 @@ pub enum AppError {
         /// Why the keyring refused.
         source: fleet_core::config::secrets::SecretError,
     },
+    /// A chart could not be drawn (its size or range is out of bounds, or plotters failed).
+    #[error("chart: {0}")]
+    Chart(#[from] fleet_chart::ChartError),
     /// A vehicle the cache has never heard of.
     #[error("no vehicle `{0}` in the cache")]
     UnknownVehicle(String),
@@ -77,6 +80,7 @@ impl AppError {
             AppError::Demo(_) => "demo",
             AppError::Io { .. } => "io",
             AppError::Keyring { .. } => "keyring",
+            AppError::Chart(_) => "chart",
             AppError::NotRunning(_) => "not_running",
             AppError::UnknownVehicle(_) => "not_found",
             AppError::Cancelled => "cancelled",
@@ -108,5 +112,26 @@ mod tests {
         let ipc: IpcError = e.into();
         assert_eq!(ipc.code, "not_found");
         assert!(ipc.message.contains("no alert `x`"));
+    }
+
+    /// A chart that cannot be drawn is a chart error, not an invalid config (it was
+    /// `config_invalid`, which sent the user to Settings for nothing).
+    #[test]
+    fn a_chart_that_cannot_be_drawn_is_a_chart_error() {
+        let spec = fleet_chart::ChartSpec {
+            title: "car-1".into(),
+            from_ms: 0,
+            to_ms: 1_000,
+            series: Vec::new(),
+            alerts: Vec::new(),
+            cursor_ms: None,
+            width: 100_000,
+            height: 10,
+            utc_offset_s: 0,
+        };
+        let e = fleet_chart::render_svg(&spec).unwrap_err();
+        let ipc: IpcError = AppError::from(e).into();
+        assert_eq!(ipc.code, "chart");
+        assert!(ipc.message.contains("chart size"), "{}", ipc.message);
     }
 }

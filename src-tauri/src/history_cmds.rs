@@ -179,10 +179,10 @@ pub async fn export_chart(
     let mut spec = fleet_chart::spec_for_history(&h, &fields, from, to, CHART_SIZE);
     spec.cursor_ms = cursor_ms;
     let (bytes, ext, label) = if format == "svg" {
-        let svg = fleet_chart::render_svg(&spec).map_err(|e| AppError::Form(e.to_string()))?;
+        let svg = fleet_chart::render_svg(&spec).map_err(AppError::from)?;
         (svg.into_bytes(), "svg", "SVG image")
     } else {
-        let png = fleet_chart::render_png(&spec).map_err(|e| AppError::Form(e.to_string()))?;
+        let png = fleet_chart::render_png(&spec).map_err(AppError::from)?;
         (png, "png", "PNG image")
     };
     let path = pick_save_path(
@@ -210,7 +210,7 @@ pub fn fleet_chart(width: u32, height: u32, streams: State<'_, Arc<Streams>>) ->
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .spec(fleet_core::store::now_ms(), (width, height));
-    Ok(fleet_chart::render_svg(&spec).map_err(|e| AppError::Form(e.to_string()))?)
+    Ok(fleet_chart::render_svg(&spec).map_err(AppError::from)?)
 }
 
 /// A vehicle id as a file name: path separators and control characters become `_`.

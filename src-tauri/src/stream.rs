@@ -178,8 +178,13 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                 Some(r) => {
                     let rp = replayer.get_or_insert_with(|| Replayer::new(cur.stale_after_s));
                     // A failed read keeps showing the fleet as last moved to.
-                    if let Err(e) = rp.move_to(&cur.store, r.t_ms).await {
+                    if let Err(e) = rp.move_to(&cur.store, (r.from_ms, r.to_ms), r.t_ms).await {
                         debug!(error = %e, "replay: cache read failed");
+                    }
+                    if let Some(id) = view.selected.as_deref()
+                        && let Err(e) = rp.show_status(&cur.store, id).await
+                    {
+                        debug!(error = %e, "replay: status read failed");
                     }
                     Some((r, &*rp))
                 }

@@ -21,6 +21,8 @@ const Y_LABEL_AREA: u32 = 64;
 const X_LABEL_AREA: u32 = 28;
 /// About one time label per this many pixels.
 const PX_PER_TICK: u32 = 110;
+/// Room above each panel's plot for its legend (outside the plot: it never hides a line).
+const LEGEND_H: u32 = 20;
 /// The shortest range drawn (a single instant is widened to it).
 const MIN_SPAN_MS: i64 = 1_000;
 
@@ -64,7 +66,7 @@ pub(crate) fn chart<DB: DrawingBackend>(
         let bottom = i + 1 == areas.len();
         let (lo, hi) = panel.map_or((0.0, 1.0), |p| p.y);
         let mut c = ChartBuilder::on(a)
-            .margin_top(10)
+            .margin_top(if panel.is_some() { LEGEND_H } else { 10 })
             .margin_left(6)
             .margin_right(right)
             .x_label_area_size(if bottom { X_LABEL_AREA } else { 0 })
@@ -89,6 +91,7 @@ pub(crate) fn chart<DB: DrawingBackend>(
         match panel {
             Some(p) => {
                 lines(&mut c, p)?;
+                legend(a, p, (Y_LABEL_AREA + 6) as i32)?;
                 draw_cursor(&mut c, cursor, (lo, hi))?;
             }
             None => {
@@ -136,7 +139,7 @@ fn describe(p: &Panel<'_>) -> String {
     }
 }
 
-/// The series of one panel, with their legend.
+/// The series of one panel.
 fn lines<'a, DB: DrawingBackend + 'a>(
     c: &mut Chart<'a, DB>,
     p: &Panel<'_>,
@@ -144,39 +147,61 @@ fn lines<'a, DB: DrawingBackend + 'a>(
     for s in &p.series {
         draw_series(c, s)?;
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(failed)?;
     Ok(())
 }
 
-/// One series: a polyline per segment (a dot for a lone sample), labelled once.
+/// A panel's legend in one row above its plot, starting at `x` pixels: a colour box and
+/// the series' name (and unit) each. Inside the plot (plotters' own legend box) it covered
+/// the lines where they were highest, at the start of the range.
+fn legend<DB: DrawingBackend>(
+    a: &DrawingArea<DB, Shift>,
+    p: &Panel<'_>,
+    mut x: i32,
+) -> Result<(), ChartError> {
+    let font = (FONT, 12).into_font();
+    let y = (LEGEND_H / 2) as i32;
+    for s in &p.series {
+        let colour = rgb(series_colour(s.index));
+        let label = series_label(s);
+        a.draw(&Rectangle::new(
+            [(x, y - 4), (x + 14, y + 4)],
+            colour.filled(),
+        ))
+        .map_err(failed)?;
+        let style = TextStyle::from(font.clone())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        let w = a
+            .estimate_text_size(&label, &style)
+            .map_or(label.chars().count() as u32 * 7, |(w, _)| w);
+        a.draw(&Text::new(label, (x + 18, y), style))
+            .map_err(failed)?;
+        x += 18 + w as i32 + 16;
+    }
+    Ok(())
+}
+
+/// A series' name with its unit.
+fn series_label(s: &Prepared<'_>) -> String {
+    if s.series.unit.is_empty() {
+        s.series.name.clone()
+    } else {
+        format!("{} ({})", s.series.name, s.series.unit)
+    }
+}
+
+/// One series: a polyline per segment (a dot for a lone sample).
 fn draw_series<'a, DB: DrawingBackend + 'a>(
     c: &mut Chart<'a, DB>,
     s: &Prepared<'_>,
 ) -> Result<(), ChartError> {
     let colour = rgb(series_colour(s.index));
-    let label = if s.series.unit.is_empty() {
-        s.series.name.clone()
-    } else {
-        format!("{} ({})", s.series.name, s.series.unit)
-    };
-    for (k, seg) in s.segments.iter().enumerate() {
-        let anno = match seg.as_slice() {
+    for seg in &s.segments {
+        match seg.as_slice() {
             [one] => c.draw_series(std::iter::once(Circle::new(*one, 3, colour.filled()))),
             _ => c.draw_series(LineSeries::new(seg.iter().copied(), colour.stroke_width(2))),
         }
         .map_err(failed)?;
-        if k == 0 {
-            // A filled box, not a line, in the legend: the series' polylines stay countable.
-            anno.label(label.clone()).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 4), (x + 14, y + 4)], colour.filled())
-            });
-        }
     }
     Ok(())
 }

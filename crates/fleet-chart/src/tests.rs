@@ -361,3 +361,25 @@ fn a_history_becomes_the_fields_asked_for() {
     assert_eq!(s.alerts[0].rule, "low_fuel");
     assert!(s.title.contains("car-7") && s.title.contains("2024-05-01 08:00"));
 }
+
+/// The legend sits above the plot, never on a line: battery is highest at the start of the
+/// range, right where plotters' own legend box (upper left, inside the plot) covered it.
+#[test]
+fn the_legend_is_above_the_lines_it_names() {
+    let s = spec();
+    let els = elements(&render_svg(&s).unwrap());
+    for (i, label) in [(1, "fuel (%)"), (2, "battery (%)"), (0, "speed (km/h)")] {
+        let text = els
+            .iter()
+            .find(|e| e.tag == "text" && e.text == label)
+            .unwrap_or_else(|| panic!("legend {label:?}"));
+        let y: i32 = text.attrs["y"].parse().unwrap();
+        let top = points(polylines(&els, series_colour(i))[0])
+            .iter()
+            .map(|p| p.1)
+            .min()
+            .unwrap();
+        // The text is centred on y and 12 px high.
+        assert!(y + 6 < top, "{label:?} at y={y}, its line reaches y={top}");
+    }
+}

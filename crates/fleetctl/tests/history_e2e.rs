@@ -482,14 +482,24 @@ fn bench_history_runs_at_a_tiny_size() {
     let frame = v["frame_vehicles_p50"].as_f64().unwrap();
     assert!(frame > 0.0 && frame <= 40.0, "{v}");
     assert!(v["track_rows_p50"].as_f64().unwrap() > 0.0, "{v}");
-    for k in ["track_chart_svg_ms", "track_chart_png_ms", "frame_ms"] {
+    for k in [
+        "track_chart_svg_ms",
+        "track_chart_png_ms",
+        "frame_ms",
+        "frame_from_cache_ms",
+    ] {
         assert!(v[k]["p50"].as_f64().unwrap() > 0.0, "{k}: {v}");
     }
+    assert!(
+        v["range_index"]["positions_p50"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
     let err = stderr(&out);
     for figure in [
         "cache size on disk",
         "track + chart (SVG)",
         "whole-fleet replay frame",
+        "replay range indexed",
         "target",
     ] {
         assert!(err.contains(figure), "{figure} in {err}");

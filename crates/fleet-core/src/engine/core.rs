@@ -177,6 +177,10 @@ impl Core {
             for (t, (m, r)) in &deltas {
                 live.count(t, *m, *r, now);
             }
+            // The batch's vehicles commit their latest state with its offsets: a snapshot left
+            // for the timer would be lost by a crash after the commit, and the messages behind
+            // it are never read again (the cache's `vehicles` row would stay behind for good).
+            self.drain_snapshots(&live, &mut wb);
         }
         wb.topic_deltas = deltas
             .into_iter()
@@ -256,26 +260,33 @@ impl Core {
         }
     }
 
-    /// Writes the latest state of vehicles that changed since the last snapshot.
+    /// Writes the latest state of vehicles that changed since the last snapshot (those of the
+    /// Redis source: Kafka batches carry their own, see `kafka_batch`).
     pub(super) async fn flush_snapshots(&mut self) {
         if self.dirty.is_empty() {
             return;
         }
         let mut wb = WriteBatch::default();
         {
-            let live = self.live.lock();
-            for id in self.dirty.drain() {
-                if let Some(v) = live.vehicle(&id) {
-                    wb.snapshots.push(VehicleSnapshot {
-                        vehicle: id,
-                        first_seen: v.first_seen_ms,
-                        position: v.position.clone(),
-                        status_json: v.status.as_ref().map(|s| s.fields.clone()),
-                    });
-                }
-            }
+            let handle = self.live.clone();
+            let live = handle.lock();
+            self.drain_snapshots(&live, &mut wb);
         }
         let _ = self.writer.write(wb).await;
+    }
+
+    /// Moves the latest state of every dirty vehicle into `wb`.
+    fn drain_snapshots(&mut self, live: &LiveFleet, wb: &mut WriteBatch) {
+        for id in self.dirty.drain() {
+            if let Some(v) = live.vehicle(&id) {
+                wb.snapshots.push(VehicleSnapshot {
+                    vehicle: id,
+                    first_seen: v.first_seen_ms,
+                    position: v.position.clone(),
+                    status_json: v.status.as_ref().map(|s| s.fields.clone()),
+                });
+            }
+        }
     }
 }
 

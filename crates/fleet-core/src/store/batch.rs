@@ -167,6 +167,39 @@ impl WriteBatch {
         self.rule_states.append(&mut other.rule_states);
     }
 
+    /// Merges the snapshots of each vehicle into one row write, leaving the `vehicles` row
+    /// exactly as writing them one after another would (each column keeps the last value
+    /// given, `first_seen` the first). Kafka batches carry a snapshot of every vehicle they
+    /// changed, so a transaction that absorbed many batches under load would otherwise
+    /// upsert the same vehicles many times over.
+    pub fn coalesce_snapshots(&mut self) {
+        if self.snapshots.len() < 2 {
+            return;
+        }
+        let mut at: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(self.snapshots.len());
+        let mut out: Vec<VehicleSnapshot> = Vec::with_capacity(self.snapshots.len());
+        for s in self.snapshots.drain(..) {
+            let Some(&i) = at.get(&s.vehicle) else {
+                at.insert(s.vehicle.clone(), out.len());
+                out.push(s);
+                continue;
+            };
+            let o = &mut out[i];
+            if let Some(mut p) = s.position {
+                if let Some(prev) = &o.position {
+                    p.speed = p.speed.or(prev.speed);
+                    p.heading = p.heading.or(prev.heading);
+                }
+                o.position = Some(p);
+            }
+            if s.status_json.is_some() {
+                o.status_json = s.status_json;
+            }
+        }
+        self.snapshots = out;
+    }
+
     /// Rows this batch writes, for metrics.
     pub fn rows(&self) -> usize {
         self.positions.len()

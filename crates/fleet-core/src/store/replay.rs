@@ -4,7 +4,8 @@
 
 use super::read::position_row;
 use super::{Store, StoreError};
-use fleet_model::PositionSample;
+use fleet_model::{PositionSample, StatusFields, StatusSample};
+use sqlx::Row;
 
 impl Store {
     /// Positions with `after_ms < ts <= upto_ms`, oldest first, at most `limit` (the caller
@@ -27,5 +28,38 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(position_row).collect())
+    }
+
+    /// `vehicle`'s last stored status sample at or before `t_ms`: the panel's status while a
+    /// replay shows that instant. One seek in `status_samples (vehicle, ts)`.
+    pub async fn status_at(
+        &self,
+        vehicle: &str,
+        t_ms: i64,
+    ) -> Result<Option<StatusSample>, StoreError> {
+        let row = sqlx::query(
+            "SELECT ts, engine_on, doors_open, headlights_on, speed, fuel, battery, fields_json
+             FROM status_samples WHERE vehicle = ?1 AND ts <= ?2 ORDER BY ts DESC LIMIT 1",
+        )
+        .bind(vehicle)
+        .bind(t_ms)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| StatusSample {
+            vehicle: vehicle.to_string(),
+            ts_ms: r.get("ts"),
+            known: StatusFields {
+                engine_on: r.get("engine_on"),
+                doors_open: r.get("doors_open"),
+                headlights_on: r.get("headlights_on"),
+                speed: r.get("speed"),
+                fuel: r.get("fuel"),
+                battery: r.get("battery"),
+            },
+            fields: r
+                .get::<Option<String>, _>("fields_json")
+                .unwrap_or_else(|| "{}".into()),
+        }))
     }
 }

@@ -175,6 +175,7 @@ async fn run(
                 Err(_) => break,
             }
         }
+        batch.coalesce_snapshots();
         if !batch.is_empty() {
             let rows = batch.rows() as u64;
             let alerts_changed = !batch.alerts.is_empty() || !batch.acks.is_empty();
