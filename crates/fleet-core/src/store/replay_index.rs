@@ -64,6 +64,13 @@ pub enum IndexError {
 
 const E7: f64 = 1e7;
 
+/// The range's positions in table order (see [`ReplayIndex::build_keyed`]).
+pub(crate) const RANGE_SQL: &str =
+    "WITH bounds AS (SELECT MIN(rowid) AS lo, MAX(rowid) AS hi FROM positions
+                     WHERE ts >= ?1 AND ts <= ?2)
+     SELECT vehicle, ts, lat, lng, speed, heading, source FROM positions, bounds
+     WHERE positions.rowid BETWEEN bounds.lo AND bounds.hi AND +ts >= ?1 AND +ts <= ?2";
+
 impl ReplayIndex {
     /// Reads the positions of `[start_ms, end_ms]` from `store`, in time order, into an index;
     /// gives up with [`IndexError::TooLarge`] past `max_samples`.
@@ -93,15 +100,19 @@ impl ReplayIndex {
             ..Default::default()
         };
         let mut numbers: HashMap<String, u32> = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT vehicle, ts, lat, lng, speed, heading, source FROM positions
-             WHERE ts >= ?1 AND ts <= ?2 ORDER BY ts",
-        )
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch(store.pool());
+        // Rows come in table order, not through the `ts` index: the table is written in
+        // roughly time order, so the rowids of the range form one run of pages read in
+        // sequence (the index order costs a random page read per row: 91 s instead of a few
+        // for 8.6 M positions). The bounds come from an index-only scan of `positions (ts)`;
+        // rows in between that fall outside the range (late data) are filtered out, and the
+        // samples are sorted by time afterwards.
+        let mut rows = sqlx::query(RANGE_SQL)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch(store.pool());
+        let mut samples = Vec::new();
         while let Some(r) = rows.try_next().await.map_err(|e| store.err(e))? {
-            if ix.samples.len() >= max_samples {
+            if samples.len() >= max_samples {
                 return Err(IndexError::TooLarge(max_samples));
             }
             let vehicle: &str = r.get("vehicle");
@@ -115,7 +126,7 @@ impl ReplayIndex {
                 }
             };
             let redis = r.get::<Option<&str>, _>("source") == Some(Source::Redis.as_str());
-            ix.push(Sample {
+            samples.push(Sample {
                 dt_ms: (r.get::<i64, _>("ts") - start_ms) as u32,
                 vehicle: n | if redis { REDIS_BIT } else { 0 },
                 lat: (r.get::<f64, _>("lat") * E7).round() as i32,
@@ -128,26 +139,13 @@ impl ReplayIndex {
                     .map_or(f32::NAN, |h| h as f32),
             });
         }
-        ix.samples.shrink_to_fit();
+        drop(rows);
+        // Stable: equal times keep table (arrival) order.
+        samples.sort_by_key(|s| s.dt_ms);
+        samples.shrink_to_fit();
+        ix.samples = samples;
+        ix.keyframes = keyframes(&ix.samples, ix.vehicles.len(), ix.key_every);
         Ok(ix)
-    }
-
-    /// Appends a sample (time-ordered), opening a keyframe every `key_every` samples.
-    fn push(&mut self, s: Sample) {
-        let (i, every) = (self.samples.len(), self.key_every);
-        if i % every == 0 {
-            let mut key = match self.keyframes.last() {
-                None => Vec::new(),
-                Some(prev) => {
-                    let mut key = prev.clone();
-                    catch_up(&mut key, &self.samples[i - every..i], i - every);
-                    key
-                }
-            };
-            key.resize(self.vehicles.len(), 0);
-            self.keyframes.push(key);
-        }
-        self.samples.push(s);
     }
 
     /// Whether [`ReplayIndex::fleet_at`] at `t_ms` with `lookback_ms` is complete: the
@@ -237,6 +235,17 @@ impl ReplayIndex {
             },
         }
     }
+}
+
+/// A keyframe every `every` samples: keyframe `k` is the state before sample `k * every`.
+fn keyframes(samples: &[Sample], vehicles: usize, every: usize) -> Vec<Vec<u32>> {
+    let mut out = Vec::with_capacity(samples.len().div_ceil(every));
+    let mut state = vec![0u32; vehicles];
+    for (k, chunk) in samples.chunks(every).enumerate() {
+        out.push(state.clone());
+        catch_up(&mut state, chunk, k * every);
+    }
+    out
 }
 
 /// Applies `samples` (the first at index `first`) to a per-vehicle state.

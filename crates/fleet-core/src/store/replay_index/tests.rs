@@ -122,3 +122,25 @@ async fn a_range_over_the_cap_is_refused_not_truncated() {
         Err(IndexError::BadRange(10, 5))
     ));
 }
+
+/// The range is read in table order (a rowid range found through the `ts` index), not row
+/// by row through the index: 91 s for a 6-hour range of 20,000 vehicles that way.
+#[tokio::test]
+async fn the_range_is_read_as_a_run_of_table_pages() {
+    let (_dir, store, _w, _task) = fresh_store().await;
+    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {RANGE_SQL}"))
+        .bind(0_i64)
+        .bind(1_i64)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect();
+    let text = plan.join("\n");
+    assert!(text.contains("COVERING INDEX positions_ts"), "{text}");
+    assert!(
+        text.contains("SEARCH positions USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+        "{text}"
+    );
+}
