@@ -173,7 +173,7 @@ impl Replayer {
 mod tests {
     use super::*;
     use fleet_core::config::HistoryConfig;
-    use fleet_core::store::{Origin, Retention, VehicleSnapshot, WriteBatch, now_ms};
+    use fleet_core::store::{Origin, Retention, VehicleSnapshot, WriteBatch, WriterHandle, now_ms};
     use fleet_model::{PositionSample, Source};
 
     fn pos(v: &str, ts: i64, lat: f64) -> PositionSample {
@@ -188,14 +188,8 @@ mod tests {
         }
     }
 
-    fn lat_of(r: &Replayer, v: &str) -> Option<f64> {
-        r.fleet().vehicle(v)?.position.as_ref().map(|p| p.lat)
-    }
-
-    /// Forward steps are applied from the slice in between; a step back rebuilds, so a
-    /// vehicle that appeared later is gone again and every vehicle is where the cache says.
-    #[tokio::test]
-    async fn the_replayed_fleet_is_the_cache_at_each_instant_forwards_and_back() {
+    /// A fresh cache in a temporary directory, with its writer.
+    async fn store_with_writer() -> (tempfile::TempDir, Store, WriterHandle) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
         let (w, _task) = store
@@ -208,6 +202,18 @@ mod tests {
             )
             .await
             .unwrap();
+        (dir, store, w)
+    }
+
+    fn lat_of(r: &Replayer, v: &str) -> Option<f64> {
+        r.fleet().vehicle(v)?.position.as_ref().map(|p| p.lat)
+    }
+
+    /// Forward steps are applied from the slice in between; a step back rebuilds, so a
+    /// vehicle that appeared later is gone again and every vehicle is where the cache says.
+    #[tokio::test]
+    async fn the_replayed_fleet_is_the_cache_at_each_instant_forwards_and_back() {
+        let (_dir, store, w) = store_with_writer().await;
         let t = now_ms() - 600_000;
         let snap = |v: &str| VehicleSnapshot {
             vehicle: v.into(),
@@ -262,18 +268,7 @@ mod tests {
     /// (it was empty during replay: the replayed fleet held positions only).
     #[tokio::test]
     async fn the_selected_vehicle_shows_its_status_as_it_was_then() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
-        let (w, _task) = store
-            .start_writer(
-                Retention {
-                    history: HistoryConfig::default(),
-                    max_size_bytes: u64::MAX,
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap();
+        let (_dir, store, w) = store_with_writer().await;
         let t = now_ms() - 600_000;
         let status = |ts: i64, fuel: f64| fleet_model::StatusSample {
             vehicle: "a".into(),

@@ -2,7 +2,7 @@
 //! streamed export with its CSV formula escaping.
 
 use super::history::FLEET_AT_SQL;
-use super::tests::{fresh_store, pos};
+use super::tests::{fresh_store, pos, query_plan};
 use super::*;
 use fleet_model::{
     Alert, AlertState, PositionSample, Severity, Source, StatusFields, StatusSample, VehicleInfo,
@@ -217,15 +217,7 @@ async fn fleet_at_shows_each_vehicle_at_its_last_position_not_after_t() {
 #[tokio::test]
 async fn fleet_at_seeks_per_vehicle_instead_of_scanning_history() {
     let (_dir, store, _w, _task) = fresh_store().await;
-    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {FLEET_AT_SQL}"))
-        .bind(0_i64)
-        .bind(0_i64)
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-        .collect();
+    let plan = query_plan(&store, FLEET_AT_SQL, &[0, 0]).await;
     let text = plan.join("\n");
     assert!(
         text.contains("INDEX positions_vehicle_ts (vehicle=? AND ts>? AND ts<?)"),

@@ -276,20 +276,19 @@ impl Store {
         .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    r.get("vehicle"),
-                    r.get("ts"),
-                    fleet_model::StatusFields {
-                        engine_on: r.get("engine_on"),
-                        doors_open: r.get("doors_open"),
-                        headlights_on: r.get("headlights_on"),
-                        speed: r.get("speed"),
-                        fuel: r.get("fuel"),
-                        battery: r.get("battery"),
-                    },
-                )
-            })
+            .map(|r| (r.get("vehicle"), r.get("ts"), known_fields(r)))
             .collect())
+    }
+}
+
+/// A status row's rule-relevant columns (`engine_on` … `battery`).
+pub(super) fn known_fields(r: &sqlx::sqlite::SqliteRow) -> fleet_model::StatusFields {
+    fleet_model::StatusFields {
+        engine_on: r.get("engine_on"),
+        doors_open: r.get("doors_open"),
+        headlights_on: r.get("headlights_on"),
+        speed: r.get("speed"),
+        fuel: r.get("fuel"),
+        battery: r.get("battery"),
     }
 }

@@ -2,9 +2,9 @@
 //! playing timeline moves the replayed fleet on by what happened since the previous frame
 //! instead of rebuilding it from [`Store::fleet_at`] every tick.
 
-use super::read::position_row;
+use super::read::{known_fields, position_row};
 use super::{Store, StoreError};
-use fleet_model::{PositionSample, StatusFields, StatusSample};
+use fleet_model::{PositionSample, StatusSample};
 use sqlx::Row;
 
 impl Store {
@@ -49,14 +49,7 @@ impl Store {
         Ok(row.map(|r| StatusSample {
             vehicle: vehicle.to_string(),
             ts_ms: r.get("ts"),
-            known: StatusFields {
-                engine_on: r.get("engine_on"),
-                doors_open: r.get("doors_open"),
-                headlights_on: r.get("headlights_on"),
-                speed: r.get("speed"),
-                fuel: r.get("fuel"),
-                battery: r.get("battery"),
-            },
+            known: known_fields(&r),
             fields: r
                 .get::<Option<String>, _>("fields_json")
                 .unwrap_or_else(|| "{}".into()),

@@ -35,6 +35,21 @@ pub(crate) fn alert(id: &str) -> Alert {
 
 /// A new cache in a temporary directory and its writer; the directory and the writer task
 /// live as long as the returned values.
+/// `EXPLAIN QUERY PLAN` of `sql` (binding `binds`), one detail line per step.
+pub(crate) async fn query_plan(store: &Store, sql: &str, binds: &[i64]) -> Vec<String> {
+    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut q = sqlx::query(&explain);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect()
+}
+
 pub(crate) async fn fresh_store() -> (
     tempfile::TempDir,
     Store,

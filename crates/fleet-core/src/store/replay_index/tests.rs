@@ -2,7 +2,7 @@
 //! instant and look-back in its range, [`Store::positions_between`] for any step.
 
 use super::*;
-use crate::store::tests::{fresh_store, pos};
+use crate::store::tests::{fresh_store, pos, query_plan};
 use crate::store::{Origin, VehicleSnapshot, WriteBatch};
 use rand::{Rng, SeedableRng};
 
@@ -128,15 +128,7 @@ async fn a_range_over_the_cap_is_refused_not_truncated() {
 #[tokio::test]
 async fn the_range_is_read_as_a_run_of_table_pages() {
     let (_dir, store, _w, _task) = fresh_store().await;
-    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {RANGE_SQL}"))
-        .bind(0_i64)
-        .bind(1_i64)
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-        .collect();
+    let plan = query_plan(&store, RANGE_SQL, &[0, 1]).await;
     let text = plan.join("\n");
     assert!(text.contains("COVERING INDEX positions_ts"), "{text}");
     assert!(
