@@ -27,6 +27,15 @@ const STEP_ROWS: i64 = 50_000;
 struct IndexSlot {
     range: (i64, i64),
     built: Arc<OnceLock<Option<ReplayIndex>>>,
+    /// The build; dropping the slot (another range picked, replay stopped) stops it, so a
+    /// superseded range is not read to the end (up to tens of seconds of I/O) for nothing.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for IndexSlot {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The replayed fleet and the instant it shows.
@@ -65,7 +74,7 @@ impl Replayer {
         let built = Arc::new(OnceLock::new());
         let (slot, store, max) = (built.clone(), store.clone(), self.max_samples);
         let (start, end) = (range.0.saturating_sub(LOOKBACK_MS), range.1.min(now_ms()));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let t = std::time::Instant::now();
             let ix = match ReplayIndex::build(&store, start, end, max).await {
                 Ok(ix) => {
@@ -84,7 +93,7 @@ impl Replayer {
             };
             let _ = slot.set(ix);
         });
-        self.index = Some(IndexSlot { range, built });
+        self.index = Some(IndexSlot { range, built, task });
     }
 
     /// The range's index when it is built and answers at `t_ms`.

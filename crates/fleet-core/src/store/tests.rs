@@ -33,8 +33,6 @@ pub(crate) fn alert(id: &str) -> Alert {
     }
 }
 
-/// A new cache in a temporary directory and its writer; the directory and the writer task
-/// live as long as the returned values.
 /// `EXPLAIN QUERY PLAN` of `sql` (binding `binds`), one detail line per step.
 pub(crate) async fn query_plan(store: &Store, sql: &str, binds: &[i64]) -> Vec<String> {
     let explain = format!("EXPLAIN QUERY PLAN {sql}");
@@ -50,6 +48,8 @@ pub(crate) async fn query_plan(store: &Store, sql: &str, binds: &[i64]) -> Vec<S
         .collect()
 }
 
+/// A new cache in a temporary directory and its writer; the directory and the writer task
+/// live as long as the returned values.
 pub(crate) async fn fresh_store() -> (
     tempfile::TempDir,
     Store,
