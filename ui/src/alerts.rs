@@ -81,6 +81,7 @@ pub fn AlertFeed() -> impl IntoView {
                 </span>
                 <span class="keys" title="j/k: move · a: acknowledge · Enter: show vehicle · Esc: clear">"j k a ⏎"</span>
             </div>
+            <crate::drift::DriftNotice/>
             <FilterBar/>
             <Show when=move || ui.alerts.with(Vec::is_empty)>
                 <div class="empty">

@@ -304,6 +304,7 @@ fn Header() -> impl IntoView {
         })
     };
     let fleet_chart_open = RwSignal::new(false);
+    let lag_open = RwSignal::new(false);
     let (query, set_query) = signal(String::new());
     let hits = RwSignal::new(Vec::<SearchHit>::new());
     let run_search = move |q: String| {
@@ -344,10 +345,15 @@ fn Header() -> impl IntoView {
                     <label>"Rejected"</label>
                     <b class:warn=move || counters.with(|c| c.rejected > 0)>{move || format::thousands(counters.with(|c| c.rejected))}</b>
                 </button>
-                <div class="counter" data-testid="counter-lag" data-value=move || counters.with(|c| c.lag.unwrap_or(0))>
+                <button class="counter clickable" data-testid="counter-lag" data-value=move || counters.with(|c| c.lag.unwrap_or(0))
+                    title="Lag per topic and partition" on:click=move |_| lag_open.update(|o| *o = !*o)>
                     <label>"Lag"</label>
-                    <b>{move || counters.with(|c| c.lag.map(|l| format::thousands(l.max(0) as u64)).unwrap_or_else(|| "—".into()))}</b>
-                </div>
+                    <b class:warn=move || counters.with(|c| c.partitions.iter().any(|p| p.stuck))>
+                        {move || counters.with(|c| c.lag.map(|l| format::thousands(l.max(0) as u64)).unwrap_or_else(|| "—".into()))}</b>
+                </button>
+                <Show when=move || lag_open.get()>
+                    <crate::lag_panel::LagPanel open=lag_open/>
+                </Show>
                 <button class="counter clickable" data-testid="counter-alerts" data-value=move || open_alerts.get()
                     title="Show unacknowledged alerts"
                     on:click=move |_| ui.alert_filter.set(AlertFilter { state: Some(AlertState::Open), ..Default::default() })>

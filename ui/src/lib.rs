@@ -5,8 +5,10 @@
 mod alerts;
 mod app;
 mod draw;
+mod drift;
 mod format;
 mod ipc;
+mod lag_panel;
 mod map;
 mod panels;
 mod settings;

@@ -57,6 +57,7 @@ impl Demo {
             fleet: FleetConfig::default(),
             operator: Default::default(),
             alerts: Default::default(),
+            connect: None,
             unresolved_secrets: Vec::new(),
         };
         let opts = SimOptions {

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod notify;
 pub mod redis_geo;
 pub mod rules;
+pub mod schema;
 pub mod sim;
 pub mod state;
 pub mod store;

@@ -118,12 +118,39 @@ pub enum RedisError {
     },
 }
 
-enum Conn {
+/// A connection made from `[redis]` (one server, or a cluster): the source reads through it
+/// and the loader (`fleetctl connect`) writes through it, with the same URL, ACL user,
+/// password and TLS settings.
+pub enum Conn {
+    /// A single server.
     Single(redis::aio::MultiplexedConnection),
+    /// A Redis Cluster.
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
 impl Conn {
+    /// Runs `cmds` and waits until Redis acknowledged every one: on a single server as one
+    /// pipeline (one round trip), on a cluster one command at a time, each routed by its key
+    /// to its slot's node. The first error is returned (the commands are idempotent writes,
+    /// so the caller simply runs them all again).
+    pub async fn exec(&mut self, cmds: &[redis::Cmd]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd.clone()).ignore();
+                }
+                pipe.query_async::<()>(c).await
+            }
+            Conn::Cluster(c) => {
+                for cmd in cmds {
+                    cmd.query_async::<()>(c).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// One `ZSCAN key cursor COUNT n` round trip: the next cursor and the flat
     /// `[member, score, …]` page, undecoded (members are bytes, not necessarily UTF-8).
     async fn zscan(
@@ -213,8 +240,9 @@ impl RedisSource {
         }
     }
 
+    /// Connects (2 s connect timeout, 5 s per reply).
     #[tracing::instrument(level = "debug", err, skip_all)]
-    async fn connect(&self) -> redis::RedisResult<Conn> {
+    pub async fn connect(&self) -> redis::RedisResult<Conn> {
         let timeouts = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)));

@@ -82,6 +82,8 @@ pub struct LiveFleet {
     pub gaps: u64,
     /// Why the cache cannot be written, while it cannot.
     pub cache_error: Option<String>,
+    /// The lag panel's rows, refreshed every second by the engine.
+    pub partitions: Vec<fleet_model::PartitionLag>,
 }
 
 /// What applying a position or status did.
@@ -107,6 +109,7 @@ impl LiveFleet {
             redis: ConnState::Disabled,
             gaps: 0,
             cache_error: None,
+            partitions: Vec::new(),
         }
     }
 
@@ -302,6 +305,7 @@ impl LiveFleet {
             redis: self.redis.clone(),
             gaps: self.gaps,
             cache_error: self.cache_error.clone(),
+            partitions: self.partitions.clone(),
             ..Default::default()
         };
         for (name, t) in &self.topics {

@@ -69,6 +69,9 @@ pub struct FleetCounters {
     pub rejected_by_reason: BTreeMap<String, u64>,
     /// Total consumer lag, when known.
     pub lag: Option<i64>,
+    /// The lag panel: one row per consumed partition.
+    #[serde(default)]
+    pub partitions: Vec<PartitionLag>,
     /// Arrival time of the last message (ms epoch).
     pub last_message_ms: Option<i64>,
     /// Per-topic counters.
@@ -85,4 +88,25 @@ pub struct FleetCounters {
     /// The cache cannot be written (disk full, read-only, corrupt…): the reason, shown at once.
     #[serde(default)]
     pub cache_error: Option<String>,
+}
+
+/// One partition of the lag panel (`lag-panel`): where the cache stands against the broker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionLag {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset the cache has committed (what a restart resumes from).
+    pub committed: Option<i64>,
+    /// The broker's high watermark (next offset it will write), when known.
+    pub high_watermark: Option<i64>,
+    /// Messages between what was read and the high watermark.
+    pub lag: Option<i64>,
+    /// Messages per second read from it (over the last seconds).
+    pub rate: f64,
+    /// When its position last advanced (ms epoch).
+    pub last_message_ms: Option<i64>,
+    /// Lagging without advancing for `fleet.stuck_after_s` (a `consumer_stuck` alert is open).
+    pub stuck: bool,
 }

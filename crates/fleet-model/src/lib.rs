@@ -10,7 +10,7 @@ pub mod sample;
 pub mod ui;
 
 pub use alert::{Ack, Alert, AlertFilter, AlertState, Severity, alert_id};
-pub use counters::{ConnState, FleetCounters, TopicCounters};
+pub use counters::{ConnState, FleetCounters, PartitionLag, TopicCounters};
 pub use history::{HistoryAlert, StatusPoint, TrackPoint, VehicleHistory};
 pub use sample::{
     PositionSample, RejectReason, Source, StatusFields, StatusSample, TopicKind, VehicleId,

@@ -48,6 +48,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Connect exactly as `ingest` would and report what is there (or why it fails).
     Check(CheckArgs),
+    /// The Kafka → Redis loader: GEOADD each vehicle's latest position (SPEC §9).
+    Connect(ConnectArgs),
+    /// The schema registry: every field path seen per topic, its type, counts and an example.
+    Fields(FieldsArgs),
 }
 
 impl Command {
@@ -69,6 +73,9 @@ impl Command {
             Command::Bench(BenchCommand::History(a)) => a.json,
             Command::Demo(a) => a.json,
             Command::Check(a) => a.json,
+            Command::Connect(a) => a.json,
+            Command::Fields(a) => a.json,
+            Command::Bench(BenchCommand::Connect(a)) => a.json,
         }
     }
 }
@@ -132,6 +139,35 @@ pub struct IngestArgs {
     /// stream does, and report the frame intervals and build times in the JSON summary.
     #[arg(long, value_name = "MS", hide = true)]
     pub frame_probe_ms: Option<u64>,
+}
+
+/// `fleetctl connect`
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Exit once caught up on every assigned partition with no new message for SECS.
+    #[arg(long, value_name = "SECS")]
+    pub idle_exit: Option<f64>,
+    /// Print a JSON summary at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl fields`
+#[derive(Args, Debug)]
+pub struct FieldsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only this topic's fields.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Only fields first seen at or after this time (RFC 3339 or ms epoch).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fleetctl check`
@@ -287,6 +323,37 @@ pub enum BenchCommand {
     Churn(BenchChurnArgs),
     /// Looking back: cache size of 72 h of a fleet, track + chart load, replay frame time.
     History(BenchHistoryArgs),
+    /// The Kafka → Redis loader against a Python peer and the bare consumer, same run.
+    Connect(BenchConnectArgs),
+}
+
+/// `fleetctl bench connect`
+#[derive(Args, Debug)]
+pub struct BenchConnectArgs {
+    /// Kafka bootstrap servers (default: a private tansu broker).
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Redis URL (the geo sets written are the bench's own and deleted afterwards).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    /// Position messages produced and loaded.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Distinct vehicles among them.
+    #[arg(long, default_value_t = 20_000)]
+    pub vehicles: u32,
+    /// Partitions of the bench topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Runs of each contender (medians reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// The Python peer's interpreter (needs confluent-kafka and redis; `./dev setup` makes one).
+    #[arg(long)]
+    pub python: Option<std::path::PathBuf>,
+    /// Print the figures as JSON at the end.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `fleetctl bench history`

@@ -427,3 +427,39 @@ fn check_reports_topics_lag_and_the_first_failure() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+/// Issue 10, churn: the cap was enforced only on the engine's 1 s tick, so a flood of new ids
+/// took the live fleet far over `fleet.max_live_vehicles` (340,000 under 250,000 in `bench
+/// churn`). Now every batch that crosses the cap evicts at once: the fleet never holds more
+/// than the cap plus one batch, and the cache still gets every vehicle.
+#[test]
+fn a_flood_of_new_ids_never_takes_the_live_fleet_past_its_cap_plus_a_batch() {
+    let broker = Broker::start_memory();
+    broker.create_topic(GPS, 1);
+    let n = 6000;
+    broker.producer().send_many(
+        GPS,
+        (0..n).map(|i| {
+            (
+                Some(format!("flood-{i:05}").into_bytes()),
+                format!(r#"{{"lat":37.5,"lng":{:.5}}}"#, 127.0 + f64::from(i) * 1e-5).into_bytes(),
+            )
+        }),
+    );
+    let kafka = kafka_section(&broker.bootstrap(), &[(GPS, "position")]).replace(
+        "batch_max_ms = 20\n",
+        "batch_max_ms = 20\nbatch_max_messages = 100\n",
+    );
+    let env = Env::new(&format!(
+        "{kafka}\n[store]\npath = \"{{store}}\"\n\n[fleet]\nmax_live_vehicles = 200\n"
+    ));
+    let s = env.run_json(&["ingest", "--idle-exit", "1", "--frame-probe-ms", "2"]);
+    let probe = &s["frames"];
+    let largest = probe["max_live_fleet"].as_u64().unwrap();
+    assert!(probe["frames"].as_u64().unwrap() > 10, "{probe}");
+    assert!(
+        largest <= 300,
+        "the live fleet reached {largest} vehicles under a cap of 200 with batches of 100"
+    );
+    assert_eq!(env.stats()["vehicles"], n, "every vehicle is in the cache");
+}

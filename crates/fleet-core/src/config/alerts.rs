@@ -42,6 +42,9 @@ pub struct AlertsConfig {
     /// Geofences.
     #[serde(default)]
     pub geofences: Vec<Geofence>,
+    /// Rules on any status field (SPEC §8).
+    #[serde(default)]
+    pub thresholds: Vec<super::ThresholdRule>,
 }
 
 impl Default for AlertsConfig {
@@ -57,6 +60,7 @@ impl Default for AlertsConfig {
             harsh_braking: HarshBrakingRule::default(),
             stale: DurationRule2::default(),
             geofences: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 }
@@ -294,6 +298,17 @@ pub(super) fn validate(a: &AlertsConfig) -> Result<(), (String, String)> {
     pos("alerts.overspeed.after_s", a.overspeed.after_s)?;
     pos("alerts.harsh_braking.decel_ms2", a.harsh_braking.decel_ms2)?;
     pos("alerts.stale.after_s", a.stale.after_s)?;
+    super::thresholds::validate(
+        &a.thresholds,
+        &[
+            crate::rules::names::HEADLIGHTS,
+            crate::rules::names::LOW_BATTERY,
+            crate::rules::names::LOW_FUEL,
+            crate::rules::names::OVERSPEED,
+            crate::rules::names::HARSH_BRAKING,
+            crate::rules::names::STALE,
+        ],
+    )?;
     let mut names = std::collections::HashSet::new();
     for (i, g) in a.geofences.iter().enumerate() {
         let key = |f: &str| format!("alerts.geofences[{i}].{f}");

@@ -2,12 +2,16 @@
 //! key and the file. No file at all means "run the embedded demo".
 
 mod alerts;
+mod connect;
 mod model;
 pub mod secrets;
+mod thresholds;
 mod validate;
 
 pub use alerts::*;
+pub use connect::{ConnectConfig, ROUTE_FIELDS, RouteConfig};
 pub use model::*;
+pub use thresholds::{ThresholdRule, ThresholdValue};
 
 use std::path::{Path, PathBuf};
 
@@ -116,11 +120,20 @@ impl Config {
             } else {
                 key
             };
-            // toml's messages carry a multi-line excerpt; the first line is the useful part.
+            // toml's messages carry a multi-line excerpt (`  |`, `3 | start = …`, `  ^^^`);
+            // the message is the first line that is none of those.
             let inner = e.into_inner().to_string();
+            let excerpt = |t: &str| {
+                t.starts_with('|')
+                    || t.starts_with('^')
+                    || t.split_once('|').is_some_and(|(n, _)| {
+                        !n.trim().is_empty() && n.trim().chars().all(|c| c.is_ascii_digit())
+                    })
+            };
             let msg = inner
                 .lines()
-                .find(|l| !l.trim().is_empty() && !l.starts_with("TOML parse error"))
+                .map(str::trim)
+                .find(|t| !t.is_empty() && !t.starts_with("TOML parse error") && !excerpt(t))
                 .unwrap_or(&inner)
                 .trim()
                 .to_string();

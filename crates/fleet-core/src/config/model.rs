@@ -31,6 +31,9 @@ pub struct Config {
     /// Alert rules and geofences.
     #[serde(default)]
     pub alerts: super::AlertsConfig,
+    /// The Kafka → Redis loader (`fleetctl connect`); absent unless a loader runs here.
+    #[serde(default)]
+    pub connect: Option<super::ConnectConfig>,
     /// Secrets named in the file (`env:NAME`, `keyring:NAME`, `password_env`,
     /// `password_keyring`) that could not be resolved: (key, why). Commands that only read the cache do not need them; commands that
     /// connect call [`Config::require_secrets`](super::Config::require_secrets).
@@ -39,14 +42,47 @@ pub struct Config {
 }
 
 /// Where consumption starts on the very first run (later runs resume from the cache).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// In TOML: `"latest"`, `"earliest"`, or an RFC 3339 time such as `"2026-11-30T08:00:00Z"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StartFrom {
     /// Only new messages.
     #[default]
     Latest,
     /// Everything the broker still retains.
     Earliest,
+    /// The first message at or after this time (ms since the epoch) on every partition, found
+    /// with the broker's offsets-for-times; the end where nothing is that recent.
+    At(i64),
+}
+
+impl Serialize for StartFrom {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StartFrom::Latest => s.serialize_str("latest"),
+            StartFrom::Earliest => s.serialize_str("earliest"),
+            StartFrom::At(ms) => match chrono::DateTime::from_timestamp_millis(*ms) {
+                Some(t) => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                None => s.serialize_i64(*ms),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StartFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim() {
+            "latest" => Ok(StartFrom::Latest),
+            "earliest" => Ok(StartFrom::Earliest),
+            t => chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| StartFrom::At(t.timestamp_millis()))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{t}` is not `latest`, `earliest` or an RFC 3339 time like 2026-11-30T08:00:00Z"
+                    ))
+                }),
+        }
+    }
 }
 
 /// `[kafka]`
@@ -211,6 +247,14 @@ pub struct FleetConfig {
     /// evicted in any case (SPEC §7 bounded).
     #[serde(default = "default_max_live_vehicles")]
     pub max_live_vehicles: usize,
+    /// A partition that is behind the broker and has not advanced for this long raises a
+    /// `consumer_stuck` alert (s).
+    #[serde(default = "default_stuck_after")]
+    pub stuck_after_s: f64,
+}
+
+fn default_stuck_after() -> f64 {
+    60.0
 }
 
 fn default_max_live_vehicles() -> usize {
@@ -234,6 +278,7 @@ impl Default for FleetConfig {
             stale_after_s: default_stale(),
             max_future_skew_s: default_max_future_skew(),
             max_live_vehicles: default_max_live_vehicles(),
+            stuck_after_s: default_stuck_after(),
         }
     }
 }

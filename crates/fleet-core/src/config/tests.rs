@@ -167,3 +167,86 @@ fn missing_cli_file_is_an_error() {
     let e = locate(Some(Path::new("/nonexistent/fleet.toml"))).unwrap_err();
     assert!(e.to_string().contains("--config"));
 }
+
+/// Issue 12: `kafka.start` also takes a time (first run only, offsets-for-times).
+#[test]
+fn start_takes_latest_earliest_or_a_time_and_names_the_key_otherwise() {
+    let start = |v: &str| {
+        parse(&format!("[kafka]\nbrokers = \"b:1\"\nstart = \"{v}\"\n"))
+            .map(|c| c.kafka.unwrap().start)
+    };
+    assert_eq!(start("latest").unwrap(), StartFrom::Latest);
+    assert_eq!(start("earliest").unwrap(), StartFrom::Earliest);
+    assert_eq!(
+        start("2026-11-30T08:00:00Z").unwrap(),
+        StartFrom::At(1_796_025_600_000)
+    );
+    assert_eq!(
+        start("2026-11-30T17:00:00.250+09:00").unwrap(),
+        StartFrom::At(1_796_025_600_250)
+    );
+    let e = start("yesterday").unwrap_err().to_string();
+    assert!(e.contains("kafka.start") && e.contains("RFC 3339"), "{e}");
+    // Written back as the time it was given.
+    let t = serde_json::to_string(&StartFrom::At(1_796_025_600_000)).unwrap();
+    assert!(t.contains("2026-11-30T08:00:00Z"), "{t}");
+}
+
+/// SPEC §9: `[connect]` names its routes' problems by key.
+#[test]
+fn connect_routes_are_validated_by_key() {
+    let base = "[connect]\n[[connect.routes]]\ntopic = \"t\"\ngeo_key = \"k\"\n";
+    let cfg = parse(base).unwrap();
+    let c = cfg.connect.unwrap();
+    assert_eq!(c.group_id, "fleetdash-connect");
+    assert_eq!(c.start, StartFrom::Earliest);
+    assert!(err("[connect]\n").contains("connect.routes"));
+    assert!(
+        err(&format!("{base}fields = {{ vehicle = \"$key\" }}\n"))
+            .contains("connect.routes[0].fields.vehicle")
+    );
+    assert!(
+        err(&format!(
+            "{base}[[connect.routes]]\ntopic = \"t\"\ngeo_key = \"k2\"\n"
+        ))
+        .contains("connect.routes[1].topic")
+    );
+    assert!(
+        err("[connect]\nstart = \"2026-11-30T08:00:00Z\"\n[[connect.routes]]\ntopic = \"t\"\ngeo_key = \"k\"\n")
+            .contains("connect.start")
+    );
+}
+
+/// SPEC §8: threshold rules are validated at load, every problem naming its key.
+#[test]
+fn threshold_rules_are_validated_by_key() {
+    let rule = |body: &str| {
+        format!("[[alerts.thresholds]]\nname = \"hot\"\nfield = \"engine.temp_c\"\n{body}")
+    };
+    let cfg = parse(&rule("above = 105\nfor_s = 30\nseverity = \"critical\"\n")).unwrap();
+    let t = &cfg.alerts.thresholds[0];
+    assert_eq!(
+        (t.above, t.for_s, t.severity),
+        (Some(105.0), 30.0, fleet_model::Severity::Critical)
+    );
+    let flag = parse(&rule("equals = true\n")).unwrap();
+    assert_eq!(
+        flag.alerts.thresholds[0].equals,
+        Some(ThresholdValue::Bool(true))
+    );
+    // An unknown operator, a bad number, none or two conditions, a taken name.
+    assert!(err(&rule("greater = 105\n")).contains("alerts.thresholds[0]"));
+    assert!(err(&rule("greater = 105\n")).contains("greater"));
+    assert!(err(&rule("above = \"hot\"\n")).contains("alerts.thresholds[0].above"));
+    assert!(err(&rule("for_s = 5\n")).contains("exactly one of"));
+    assert!(err(&rule("above = 1\nbelow = 0\n")).contains("alerts.thresholds[0].above"));
+    assert!(err(&rule("above = 1\nfor_s = -1\n")).contains("alerts.thresholds[0].for_s"));
+    assert!(
+        err("[[alerts.thresholds]]\nname = \"low_fuel\"\nfield = \"x\"\nabove = 1\n")
+            .contains("alerts.thresholds[0].name")
+    );
+    assert!(
+        err(&format!("{}{}", rule("above = 1\n"), rule("below = 1\n")))
+            .contains("alerts.thresholds[1].name")
+    );
+}

@@ -173,6 +173,7 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         ("history.downsample_after_hours", h.downsample_after_hours),
         ("fleet.stale_after_s", cfg.fleet.stale_after_s),
         ("fleet.max_future_skew_s", cfg.fleet.max_future_skew_s),
+        ("fleet.stuck_after_s", cfg.fleet.stuck_after_s),
     ] {
         if !(v.is_finite() && v > 0.0) {
             return Err(bad(key, "must be a number > 0"));
@@ -183,6 +184,7 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
     for (key, v) in [
         ("fleet.stale_after_s", cfg.fleet.stale_after_s),
         ("fleet.max_future_skew_s", cfg.fleet.max_future_skew_s),
+        ("fleet.stuck_after_s", cfg.fleet.stuck_after_s),
     ] {
         if v > 31_536_000.0 {
             return Err(bad(key, "must be at most 31536000 (a year)"));
@@ -200,6 +202,9 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         return Err(bad("operator.name", "must not be empty"));
     }
     super::alerts::validate(&cfg.alerts)?;
+    if let Some(c) = &cfg.connect {
+        super::connect::validate(c)?;
+    }
     cfg.unresolved_secrets = unresolved;
     Ok(())
 }

@@ -206,9 +206,43 @@ impl Decoder {
 
     /// Decodes one message. `now_ms` is the arrival time (fallback timestamp).
     pub fn decode(&self, msg: RawMessage, now_ms: i64) -> Result<Decoded, Rejection> {
+        self.decode_shaped(msg, now_ms).0
+    }
+
+    /// [`Decoder::decode`], plus the message's shape hash ([`crate::schema::shape_hash`])
+    /// when it was a JSON object, decoded or not: a firmware change that renames a field
+    /// shows in the schema registry even while its messages are rejected.
+    pub fn decode_shaped(
+        &self,
+        msg: RawMessage,
+        now_ms: i64,
+    ) -> (Result<Decoded, Rejection>, Option<u64>) {
+        let (obj, key) = match self.parse(&msg) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return (Ok(Decoded::Tombstone), None),
+            Err(r) => return (Err(r), None),
+        };
+        let shape = crate::schema::shape_hash(&obj);
+        let decoded = match self.kind {
+            TopicKind::Position => self.position(&obj, key, &msg, now_ms),
+            TopicKind::Status => self.status(&obj, key, &msg, now_ms),
+            TopicKind::Info => self.info(&obj, key),
+            TopicKind::Alert => self.alert(&obj, key, &msg, now_ms),
+            TopicKind::Ack => self.ack(&obj, key, &msg, now_ms),
+        };
+        (decoded, Some(shape))
+    }
+
+    /// The payload as a JSON object and the key as text; `None` for a tombstone the kind
+    /// accepts.
+    #[allow(clippy::type_complexity)]
+    fn parse<'a>(
+        &self,
+        msg: &RawMessage<'a>,
+    ) -> Result<Option<(Map<String, Value>, Option<&'a str>)>, Rejection> {
         let Some(payload) = msg.payload else {
             return match self.kind {
-                TopicKind::Info | TopicKind::Ack | TopicKind::Alert => Ok(Decoded::Tombstone),
+                TopicKind::Info | TopicKind::Ack | TopicKind::Alert => Ok(None),
                 _ => Err(reject(RejectReason::NotJson, "empty (null) payload")),
             };
         };
@@ -243,13 +277,7 @@ impl Decoder {
         let Value::Object(obj) = value else {
             return Err(reject(RejectReason::NotJson, "JSON is not an object"));
         };
-        match self.kind {
-            TopicKind::Position => self.position(&obj, key, &msg, now_ms),
-            TopicKind::Status => self.status(&obj, key, &msg, now_ms),
-            TopicKind::Info => self.info(&obj, key),
-            TopicKind::Alert => self.alert(&obj, key, &msg, now_ms),
-            TopicKind::Ack => self.ack(&obj, key, &msg, now_ms),
-        }
+        Ok(Some((obj, key)))
     }
 
     fn vehicle_id(&self, obj: &Map<String, Value>, key: Option<&str>) -> Result<String, Rejection> {

@@ -12,7 +12,7 @@ use crate::store::{AlertOrigin, Origin, VehicleSnapshot, WriteBatch, WriterHandl
 use fleet_model::{Alert, ConnState, PositionSample, StatusFields};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// Status samples: keep when the rule-relevant fields changed or the interval passed.
 pub(super) struct StatusPolicy {
@@ -47,6 +47,10 @@ pub(super) struct Core {
     pub(super) evict_silent_ms: i64,
     /// At most this many vehicles in memory (`fleet.max_live_vehicles`).
     pub(super) max_live: usize,
+    /// Paths seen per topic (SPEC §8 schema registry).
+    pub(super) schema: crate::schema::Registry,
+    /// The lag panel and stuck partitions.
+    pub(super) lag: super::lag::LagTracker,
 }
 
 impl Core {
@@ -68,11 +72,20 @@ impl Core {
     /// rules, pending snapshots) so memory follows the fleet that is actually reporting, not
     /// every id ever seen (SPEC §7). They stay in the cache; a vehicle that reports again is
     /// new to memory. Vehicles with an open rule alert stay. Returns how many went.
+    ///
+    /// Over the cap, the fleet is cut to 90 % of it ([`Core::evict_over_cap`]), not to the
+    /// cap itself: a flood of new ids then pays for one eviction per tenth of the cap, not
+    /// one per batch.
     pub(super) fn evict(&mut self, now: i64) -> usize {
         let handle = self.live.clone();
         let mut live = handle.lock();
         let rules = &self.rules;
-        let gone = live.eviction_candidates(now - self.evict_silent_ms, self.max_live, |id| {
+        let max = if live.len() > self.max_live {
+            self.max_live - self.max_live / 10
+        } else {
+            self.max_live
+        };
+        let gone = live.eviction_candidates(now - self.evict_silent_ms, max, |id| {
             rules.as_ref().is_some_and(|r| r.has_open(id))
         });
         for id in &gone {
@@ -87,9 +100,26 @@ impl Core {
         gone.len()
     }
 
+    /// Evicts as soon as a batch took the fleet over `fleet.max_live_vehicles`: a flood of
+    /// new ids (10 million an hour, SPEC §7) must not wait for the next tick, which let the
+    /// live fleet reach 340,000 under a cap of 250,000 (issue 10).
+    pub(super) fn evict_over_cap(&mut self, now: i64) {
+        if self.live.lock().len() > self.max_live {
+            let n = self.evict(now);
+            debug!(
+                evicted = n,
+                "vehicles evicted: over fleet.max_live_vehicles"
+            );
+        }
+    }
+
     /// Wall-clock rules (stale devices), once per tick.
     pub(super) async fn tick_rules(&mut self, now: i64) {
-        let Some(r) = &mut self.rules else { return };
+        let Some(r) = &mut self.rules else {
+            // Alerts of the engine's own (stuck partitions) are written all the same.
+            self.write_raised().await;
+            return;
+        };
         {
             let live = self.live.lock();
             // A configured source that is not up (down, or still connecting) pauses the
@@ -104,6 +134,11 @@ impl Core {
                 &mut self.raised,
             );
         }
+        self.write_raised().await;
+    }
+
+    /// Writes what was raised outside a Kafka batch (wall-clock rules, stuck partitions).
+    async fn write_raised(&mut self) {
         if !self.raised.is_empty() {
             let mut wb = WriteBatch::default();
             self.take_rule_output(&mut wb);
@@ -111,11 +146,15 @@ impl Core {
         }
     }
 
-    pub(super) async fn kafka_batch(&mut self, b: KafkaBatch) {
+    pub(super) async fn kafka_batch(&mut self, mut b: KafkaBatch) {
         let now = b.arrival_ms;
+        // Schema drift alerts join the rules' output; registry rows commit with the offsets.
+        self.schema.observe(&b.shapes, &mut self.raised);
+        b.shapes.clear();
         let mut wb = WriteBatch {
             offsets: b.offsets,
             gaps: b.gaps,
+            schema: self.schema.take_dirty(),
             ..Default::default()
         };
         let mut deltas: HashMap<Arc<str>, (u64, u64)> = HashMap::new();

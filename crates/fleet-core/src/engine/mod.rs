@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 mod core;
+pub mod lag;
 use self::core::{Core, StatusPolicy};
 
 /// Engine errors.
@@ -186,6 +187,12 @@ impl Engine {
             raised: Vec::new(),
             evict_silent_ms: (cfg.history.retention_hours * 3_600_000.0) as i64,
             max_live: cfg.fleet.max_live_vehicles,
+            lag: lag::LagTracker::new(cfg.fleet.stuck_after_s),
+            schema: {
+                let mut r = crate::schema::Registry::default();
+                r.seed(store.schema_fields(None, None).await?);
+                r
+            },
         };
         let gaps_before = store.gaps(0).await?.0 as u64;
         tokio::spawn(show_cache_health(
@@ -386,29 +393,38 @@ async fn run(
     loop {
         tokio::select! {
             b = krx.recv(), if kafka_open => match b {
-                Some(b) => core.kafka_batch(b).await,
+                Some(b) => {
+                    core.kafka_batch(b).await;
+                    core.evict_over_cap(now_ms());
+                }
                 // Poll thread gone: on shutdown everything it sent has now been processed.
                 None if cancel.is_cancelled() => break,
                 None => kafka_open = false,
             },
             e = rrx.recv(), if redis_open => match e {
-                Some(e) => core.redis_event(e).await,
+                Some(e) => {
+                    core.redis_event(e).await;
+                    core.evict_over_cap(now_ms());
+                }
                 None => redis_open = false,
             },
             _ = tick.tick() => {
                 if let Some(s) = &kafka_status {
                     let st = s.snapshot();
+                    let done: HashMap<(String, i32), i64> = (committed.borrow().offsets.iter())
+                        .map(|(t, p, o)| ((t.clone(), *p), *o))
+                        .collect();
+                    let rows = core.lag.update(&st, &done, now_ms(), &mut core.raised);
                     let mut l = core.live.lock();
                     l.kafka = st.conn.clone();
                     for (t, p, lag) in st.lag() {
                         l.set_lag(&t, p, lag);
                     }
+                    l.partitions = rows;
                 }
                 core.tick_rules(now_ms()).await;
-                // Also as soon as the fleet outgrows its cap: a flood of new ids (10 million an
-                // hour, SPEC §7) would otherwise add millions of vehicles between two rounds.
-                let over_cap = core.live.lock().len() > core.max_live;
-                if over_cap || tokio::time::Instant::now() >= evict_due {
+                // (Over the cap, batches evict at once: `Core::evict_over_cap`.)
+                if tokio::time::Instant::now() >= evict_due {
                     evict_due = tokio::time::Instant::now() + EVICT_EVERY;
                     let n = core.evict(now_ms());
                     if n > 0 {

@@ -307,7 +307,8 @@ impl Poller {
                     continue;
                 }
             };
-            let (fetch_from, part, record) = self.start_of(&tp, lo, hi);
+            let at = self.offset_at_start_time(&tp);
+            let (fetch_from, part, record) = self.start_of(&tp, lo, hi, at);
             let _ = tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(fetch_from));
             chosen.push((tp, part, record));
         }
@@ -346,12 +347,46 @@ impl Poller {
         all_present
     }
 
+    /// `kafka.start = TIME` on a partition the cache has never read: the offset of its first
+    /// message at or after TIME (offsets-for-times), `None` when none is that recent or the
+    /// broker cannot say (then it starts at the end, like `latest`, with a warning).
+    fn offset_at_start_time(&self, tp: &Tp) -> Option<i64> {
+        let StartFrom::At(ms) = self.start else {
+            return None;
+        };
+        if self.resume.contains_key(tp) {
+            return None;
+        }
+        let mut q = TopicPartitionList::new();
+        q.add_partition_offset(&tp.0, tp.1, Offset::Offset(ms))
+            .ok()?;
+        match self.consumer.offsets_for_times(q, Duration::from_secs(5)) {
+            Ok(r) => match r.find_partition(&tp.0, tp.1).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => {
+                    info!(topic = %tp.0, partition = tp.1, offset = o, "kafka.start: first message at or after the start time");
+                    Some(o)
+                }
+                _ => None,
+            },
+            Err(e) => {
+                warn!(topic = %tp.0, partition = tp.1, error = %e, "kafka.start: the broker cannot find offsets for a time; starting at the end");
+                None
+            }
+        }
+    }
+
     /// Where a newly assigned partition starts: the cache's offset when it still belongs to
     /// this partition, else the earliest offset still readable with a gap recorded (SPEC §7);
     /// on the very first run the low or high watermark per `kafka.start`, recorded at once so
     /// a restart before the first message loses nothing. Returns (fetch offset, state, what to
     /// record once the assignment succeeded).
-    pub(super) fn start_of(&self, tp: &Tp, lo: i64, hi: i64) -> (i64, Part, Record) {
+    pub(super) fn start_of(
+        &self,
+        tp: &Tp,
+        lo: i64,
+        hi: i64,
+        at: Option<i64>,
+    ) -> (i64, Part, Record) {
         let lo = lo.max(0);
         let mut part = Part {
             next: lo,
@@ -366,6 +401,8 @@ impl Poller {
             part.next = match self.start {
                 StartFrom::Earliest => lo,
                 StartFrom::Latest => hi.max(lo),
+                // Nothing at or after the time (or no answer): the end, as `latest`.
+                StartFrom::At(_) => at.unwrap_or(hi).clamp(lo, hi.max(lo)),
             };
             let next = part.next;
             return (next, part, Record::Start(next));

@@ -43,6 +43,8 @@ pub struct KafkaBatch {
     pub gaps: Vec<GapRow>,
     /// Arrival time of the batch (ms).
     pub arrival_ms: i64,
+    /// The message shapes of the batch, for the schema registry (SPEC §8).
+    pub shapes: Vec<crate::schema::ShapeObs>,
 }
 
 /// Handle to the running source.
@@ -184,6 +186,8 @@ impl Poller {
         let mut next_conn_check = Instant::now();
         let mut touched: BTreeSet<Tp> = BTreeSet::new();
         let mut last_error_log = Instant::now() - Duration::from_secs(60);
+        // (topic, shape hash) → its entry in `batch.shapes`.
+        let mut shape_ix: HashMap<(usize, u64), usize> = HashMap::new();
         while !self.cancel.is_cancelled() {
             let now = Instant::now();
             if now >= next_assign_check {
@@ -210,7 +214,10 @@ impl Poller {
                     if batch.items.is_empty() {
                         batch_started = Instant::now();
                     }
-                    let item = self.decode(&m);
+                    let (item, shape) = self.decode(&m);
+                    if let Some(hash) = shape {
+                        note_shape(&mut batch, &mut shape_ix, &item, hash, &m);
+                    }
                     touched.insert(tp);
                     batch.items.push(item);
                 }
@@ -250,6 +257,7 @@ impl Poller {
                     .collect();
                 batch.gaps = std::mem::take(&mut self.pending_gaps);
                 batch.arrival_ms = now_ms();
+                shape_ix.clear();
                 if !self.send(std::mem::take(&mut batch)) {
                     break;
                 }
@@ -285,7 +293,7 @@ impl Poller {
         }
     }
 
-    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> KafkaItem {
+    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> (KafkaItem, Option<u64>) {
         let now = now_ms();
         let topic = self
             .topic_names
@@ -297,14 +305,17 @@ impl Poller {
             payload: m.payload(),
             kafka_ts_ms: m.timestamp().to_millis(),
         };
-        let outcome = match self.decoders.get(m.topic()) {
-            Some(d) => d.decode(raw, now),
-            None => Err(crate::decode::Rejection {
-                reason: fleet_model::RejectReason::UnknownKind,
-                detail: format!("topic {} has no configured kind", m.topic()),
-            }),
-        }
-        .map_err(|r| {
+        let (outcome, shape) = match self.decoders.get(m.topic()) {
+            Some(d) => d.decode_shaped(raw, now),
+            None => (
+                Err(crate::decode::Rejection {
+                    reason: fleet_model::RejectReason::UnknownKind,
+                    detail: format!("topic {} has no configured kind", m.topic()),
+                }),
+                None,
+            ),
+        };
+        let outcome = outcome.map_err(|r| {
             Box::new(QuarantineRow {
                 topic: m.topic().to_string(),
                 partition: m.partition(),
@@ -321,11 +332,51 @@ impl Poller {
                 received_ms: now,
             })
         });
-        KafkaItem {
+        let item = KafkaItem {
             topic,
             partition: m.partition(),
             offset: m.offset(),
             outcome,
-        }
+        };
+        (item, shape)
     }
+}
+
+/// Counts a message under its (topic, shape) in the batch; the first message of a shape in
+/// the batch is flattened for its paths (see [`crate::schema`]).
+fn note_shape(
+    batch: &mut KafkaBatch,
+    ix: &mut HashMap<(usize, u64), usize>,
+    item: &KafkaItem,
+    hash: u64,
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) {
+    let ts = match &item.outcome {
+        Ok(Decoded::Position(p)) => Some(p.ts_ms),
+        Ok(Decoded::Status(s)) => Some(s.ts_ms),
+        Ok(Decoded::Alert(a)) => Some(a.ts_ms),
+        Ok(Decoded::Ack(a)) => Some(a.ts),
+        _ => None,
+    }
+    .or_else(|| m.timestamp().to_millis())
+    .unwrap_or_else(now_ms);
+    let key = (Arc::as_ptr(&item.topic).cast::<u8>() as usize, hash);
+    if let Some(&i) = ix.get(&key) {
+        let s = &mut batch.shapes[i];
+        s.count += 1;
+        s.first_ts = s.first_ts.min(ts);
+        s.last_ts = s.last_ts.max(ts);
+        return;
+    }
+    let Some(fields) = m.payload().and_then(crate::schema::fields_of_payload) else {
+        return;
+    };
+    ix.insert(key, batch.shapes.len());
+    batch.shapes.push(crate::schema::ShapeObs {
+        topic: item.topic.clone(),
+        count: 1,
+        first_ts: ts,
+        last_ts: ts,
+        fields,
+    });
 }

@@ -13,6 +13,7 @@
 mod geofence;
 #[cfg(test)]
 mod tests;
+mod threshold;
 
 pub use geofence::Fence;
 
@@ -52,6 +53,12 @@ pub struct Persisted {
     /// Inside (true) or outside each geofence, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fences: BTreeMap<String, bool>,
+    /// Per threshold rule (by name): since when its condition holds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, i64>,
+    /// Per threshold rule with an open alert: since when its condition is gone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds_clear: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +75,8 @@ struct VehicleRules {
 pub struct RuleEngine {
     cfg: AlertsConfig,
     fences: Vec<Fence>,
+    /// The enabled `[[alerts.thresholds]]`.
+    thresholds: Vec<threshold::Threshold>,
     vehicles: HashMap<String, VehicleRules>,
     /// Open (or acknowledged) rule alerts per vehicle: a handful at most, looked up by `&str`
     /// on every message without allocating.
@@ -82,6 +91,10 @@ impl RuleEngine {
     pub fn new(cfg: &AlertsConfig, now_ms: i64) -> Self {
         Self {
             fences: cfg.geofences.iter().map(Fence::new).collect(),
+            thresholds: (cfg.thresholds.iter())
+                .filter(|t| t.enabled)
+                .map(threshold::Threshold::new)
+                .collect(),
             cfg: cfg.clone(),
             vehicles: HashMap::new(),
             open: HashMap::new(),
@@ -293,6 +306,9 @@ impl RuleEngine {
         }
         if let Some(speed) = k.speed {
             self.speed(v, ts, speed, out);
+        }
+        if !self.thresholds.is_empty() {
+            self.thresholds_on(v, ts, &s.fields, out);
         }
     }
 

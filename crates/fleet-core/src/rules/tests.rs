@@ -258,3 +258,89 @@ fn disabled_rules_stay_quiet() {
     r.on_status(&level("v", 1, 1.0), &mut out);
     assert!(out.is_empty());
 }
+
+fn temp(v: &str, ts: i64, t: f64) -> StatusSample {
+    StatusSample {
+        vehicle: v.into(),
+        ts_ms: ts,
+        known: StatusFields::default(),
+        fields: format!(r#"{{"engine.temp_c":{t},"engine.rpm":900}}"#),
+    }
+}
+
+fn overheat(for_s: f64) -> AlertsConfig {
+    AlertsConfig {
+        thresholds: vec![crate::config::ThresholdRule {
+            name: "engine_overheat".into(),
+            field: "engine.temp_c".into(),
+            above: Some(105.0),
+            below: None,
+            equals: None,
+            for_s,
+            severity: Severity::Critical,
+            enabled: true,
+        }],
+        ..Default::default()
+    }
+}
+
+/// SPEC §8: a threshold fires once its condition held `for_s` and resolves once it has been
+/// gone `for_s`; flicker in between changes nothing; the id derives from the event time.
+#[test]
+fn a_threshold_rule_fires_and_resolves_with_hysteresis() {
+    let mut r = RuleEngine::new(&overheat(30.0), 0);
+    let mut out = Vec::new();
+    r.on_status(&temp("v", 0, 100.0), &mut out);
+    r.on_status(&temp("v", 10_000, 106.0), &mut out); // condition begins
+    r.on_status(&temp("v", 20_000, 104.0), &mut out); // flicker: timer restarts
+    r.on_status(&temp("v", 30_000, 107.0), &mut out);
+    r.on_status(&temp("v", 50_000, 108.0), &mut out);
+    assert!(out.is_empty(), "held only 20 s: {out:?}");
+    r.on_status(&temp("v", 60_000, 109.0), &mut out);
+    assert_eq!(out.len(), 1);
+    let a = &out[0];
+    assert_eq!(
+        (a.rule.as_str(), a.severity),
+        ("engine_overheat", Severity::Critical)
+    );
+    assert_eq!(a.id, alert_id("engine_overheat", "v", 30_000));
+    assert!(a.message.contains("engine.temp_c = 109"), "{}", a.message);
+    r.on_status(&temp("v", 70_000, 100.0), &mut out); // gone…
+    r.on_status(&temp("v", 80_000, 106.0), &mut out); // …back before 30 s: stays open
+    r.on_status(&temp("v", 90_000, 100.0), &mut out);
+    r.on_status(&temp("v", 110_000, 100.0), &mut out);
+    assert_eq!(out.len(), 1, "gone only 20 s: {out:?}");
+    r.on_status(&temp("v", 120_000, 100.0), &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].state, AlertState::Resolved);
+    assert_eq!(out[1].id, out[0].id);
+}
+
+/// The timers are persisted like the built-in rules', so a restart continues them.
+#[test]
+fn threshold_timers_survive_a_restart() {
+    let mut r = RuleEngine::new(&overheat(30.0), 0);
+    let mut out = Vec::new();
+    r.on_status(&temp("v", 10_000, 110.0), &mut out);
+    let states = r.take_dirty();
+    assert_eq!(states[0].1.thresholds.get("engine_overheat"), Some(&10_000));
+    let mut again = RuleEngine::new(&overheat(30.0), 0);
+    again.seed(Vec::new(), states);
+    again.on_status(&temp("v", 40_000, 110.0), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].id, alert_id("engine_overheat", "v", 10_000));
+}
+
+/// A message without the field, or with a value of another kind, leaves the rule alone.
+#[test]
+fn a_threshold_ignores_messages_without_its_field() {
+    let mut r = RuleEngine::new(&overheat(0.0), 0);
+    let mut out = Vec::new();
+    r.on_status(&temp("v", 0, 120.0), &mut out);
+    assert_eq!(out.len(), 1);
+    r.on_status(&level("v", 5_000, 50.0), &mut out); // no engine.temp_c
+    let mut text = temp("v", 6_000, 0.0);
+    text.fields = r#"{"engine.temp_c":"sensor fault"}"#.into();
+    r.on_status(&text, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+}

@@ -133,6 +133,8 @@ pub struct WriteBatch {
     pub topic_deltas: Vec<(String, u64, u64)>,
     /// Rule state of vehicles whose timers or geofence sides changed (JSON).
     pub rule_states: Vec<(String, String)>,
+    /// Schema registry rows changed by this batch's messages.
+    pub schema: Vec<crate::schema::SchemaRow>,
 }
 
 impl WriteBatch {
@@ -149,6 +151,7 @@ impl WriteBatch {
             && self.gaps.is_empty()
             && self.topic_deltas.is_empty()
             && self.rule_states.is_empty()
+            && self.schema.is_empty()
     }
 
     /// Appends `other` (used by the writer to coalesce queued batches into one transaction).
@@ -165,6 +168,7 @@ impl WriteBatch {
         self.gaps.append(&mut other.gaps);
         self.topic_deltas.append(&mut other.topic_deltas);
         self.rule_states.append(&mut other.rule_states);
+        self.schema.append(&mut other.schema);
     }
 
     /// Merges the snapshots of each vehicle into one row write, leaving the `vehicles` row
@@ -210,5 +214,6 @@ impl WriteBatch {
             + self.acks.len()
             + self.quarantine.len()
             + self.rule_states.len()
+            + self.schema.len()
     }
 }

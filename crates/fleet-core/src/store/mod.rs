@@ -10,6 +10,7 @@ pub mod read;
 mod replay;
 pub mod replay_index;
 pub mod retention;
+mod schema;
 pub mod views;
 pub mod writer;
 

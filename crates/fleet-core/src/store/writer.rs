@@ -403,6 +403,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         .execute(&mut *tx)
         .await?;
     }
+    super::schema::write(&mut tx, &b.schema).await?;
     for (vehicle, state) in &b.rule_states {
         sqlx::query(
             "INSERT INTO rule_state (vehicle, state_json) VALUES (?1, ?2)

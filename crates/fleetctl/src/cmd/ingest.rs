@@ -147,6 +147,7 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
         "rate": if drain_s > 0.0 { messages as f64 / drain_s } else { 0.0 },
         "peak_rss_mib": peak_rss_mib(),
         "frames": frames,
+        "partitions": counters.partitions,
         "cache": stats,
     }))
 }

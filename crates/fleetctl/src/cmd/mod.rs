@@ -5,8 +5,10 @@ mod alerts;
 mod bench;
 mod chart;
 mod check;
+mod connect;
 mod demo;
 mod export;
+mod fields;
 mod frame_probe;
 mod history;
 mod ingest;
@@ -39,6 +41,9 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Bench(BenchCommand::History(a)) => bench::history(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Check(a) => check::run(a).await,
+        Command::Connect(a) => connect::run(a).await,
+        Command::Fields(a) => fields::run(a).await,
+        Command::Bench(BenchCommand::Connect(a)) => bench::connect(a).await,
     }
 }
 

@@ -99,7 +99,12 @@ fn println_table(n: u64, vehicles: u32, c: f64, r: f64, ratio: f64, m: f64) {
 
 /// Reads `n` messages from every partition's beginning and returns messages/s measured from
 /// the first message to the last.
-fn bare_consume(brokers: &str, topic: &str, partitions: i32, n: u64) -> Result<f64, CliError> {
+pub(super) fn bare_consume(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    n: u64,
+) -> Result<f64, CliError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set(

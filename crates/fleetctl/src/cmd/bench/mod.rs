@@ -5,6 +5,7 @@
 
 mod alerts;
 mod churn;
+mod connect;
 mod history;
 mod history_gen;
 mod ingest;
@@ -12,6 +13,7 @@ mod rules;
 
 pub use alerts::alerts;
 pub use churn::churn;
+pub use connect::connect;
 pub use history::history;
 pub use ingest::ingest;
 pub use rules::rules;
