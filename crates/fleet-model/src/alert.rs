@@ -94,6 +94,30 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A newly raised alert: open, not acknowledged, not resolved.
+    pub fn open(
+        id: String,
+        vehicle: String,
+        rule: &str,
+        severity: Severity,
+        message: String,
+        ts_ms: i64,
+    ) -> Self {
+        Alert {
+            id,
+            vehicle,
+            rule: rule.to_string(),
+            severity,
+            message,
+            ts_ms,
+            state: AlertState::Open,
+            acked_by: None,
+            acked_ms: None,
+            ack_note: None,
+            resolved_ms: None,
+        }
+    }
+
     /// Whether this alert is escalated at `now_ms`: critical, still open, and raised at
     /// least `escalate_after_ms` ago. The desktop notifier and the feed's highlight both ask
     /// this, so they always agree.

@@ -78,23 +78,18 @@ impl LagTracker {
             match (&t.alert, stuck) {
                 (None, true) => {
                     let at = format!("{}/{}", tp.0, tp.1);
-                    let a = Alert {
-                        id: alert_id(STUCK_RULE, &at, t.advanced_ms),
-                        vehicle: at,
-                        rule: STUCK_RULE.into(),
-                        severity: Severity::Warning,
-                        message: format!(
+                    let a = Alert::open(
+                        alert_id(STUCK_RULE, &at, t.advanced_ms),
+                        at,
+                        STUCK_RULE,
+                        Severity::Warning,
+                        format!(
                             "{} messages behind and not advancing for {} s",
                             lag.unwrap_or(0),
                             (now - t.advanced_ms) / 1000
                         ),
-                        ts_ms: now,
-                        state: AlertState::Open,
-                        acked_by: None,
-                        acked_ms: None,
-                        ack_note: None,
-                        resolved_ms: None,
-                    };
+                        now,
+                    );
                     out.push(a.clone());
                     t.alert = Some(a);
                 }

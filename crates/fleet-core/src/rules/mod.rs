@@ -197,19 +197,14 @@ impl RuleEngine {
         if self.is_open(rule, vehicle) {
             return;
         }
-        let a = Alert {
-            id: alert_id(rule, vehicle, since),
-            vehicle: vehicle.to_string(),
-            rule: rule.to_string(),
+        let a = Alert::open(
+            alert_id(rule, vehicle, since),
+            vehicle.to_string(),
+            rule,
             severity,
             message,
-            ts_ms: ts,
-            state: AlertState::Open,
-            acked_by: None,
-            acked_ms: None,
-            ack_note: None,
-            resolved_ms: None,
-        };
+            ts,
+        );
         out.push(a.clone());
         self.open.entry(vehicle.to_string()).or_default().push(a);
     }

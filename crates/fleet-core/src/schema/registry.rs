@@ -1,7 +1,7 @@
 //! The engine's side of the schema registry: per-topic path entries, the baseline, drift.
 
 use super::{FieldObs, JsonType, SchemaRow, ShapeObs};
-use fleet_model::{Alert, AlertState, Severity, alert_id};
+use fleet_model::{Alert, Severity, alert_id};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tracing::warn;
@@ -92,19 +92,14 @@ impl Registry {
                 super::eat(&mut h, key.as_bytes());
                 h as i64
             };
-            out.push(Alert {
-                id: alert_id(RULE, &topic, digest),
-                vehicle: topic.to_string(),
-                rule: RULE.into(),
-                severity: Severity::Info,
-                message: format!("Schema change on {topic}: {}", lines.join("; ")),
-                ts_ms: ts,
-                state: AlertState::Open,
-                acked_by: None,
-                acked_ms: None,
-                ack_note: None,
-                resolved_ms: None,
-            });
+            out.push(Alert::open(
+                alert_id(RULE, &topic, digest),
+                topic.to_string(),
+                RULE,
+                Severity::Info,
+                format!("Schema change on {topic}: {}", lines.join("; ")),
+                ts,
+            ));
         }
     }
 

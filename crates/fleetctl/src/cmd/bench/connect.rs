@@ -8,10 +8,9 @@
 //! `--runs`, contenders interleaved per run so drift on a shared machine hits all alike.
 
 use super::ingest::bare_consume;
-use super::{broker, create_topics, median, ok, prefill, rt};
+use super::{broker, median, ok, prefill_positions, rt, run_child_json};
 use crate::cli::BenchConnectArgs;
 use crate::error::CliError;
-use fleet_core::sim::SimTopics;
 use fleet_core::store::now_ms;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -30,22 +29,9 @@ pub async fn connect(a: BenchConnectArgs) -> Result<Value, CliError> {
             )
         })?;
     let (brokers, _guard) = broker(&a.brokers).await?;
+    let (topic, produced, _) =
+        prefill_positions(&brokers, "connect", a.partitions, a.messages, a.vehicles).await?;
     let stamp = now_ms();
-    let topic = format!("bench.connect.{stamp}");
-    let aux = format!("bench.connect-aux.{stamp}");
-    create_topics(&brokers, &[(&topic, a.partitions), (&aux, 1)]).await?;
-    eprintln!(
-        "bench: pre-filling {} position messages from {} vehicles …",
-        a.messages, a.vehicles
-    );
-    let topics = SimTopics {
-        gps: topic.clone(),
-        status: aux.clone(),
-        info: aux.clone(),
-        alerts: aux.clone(),
-    };
-    let fill = prefill(&brokers, a.vehicles, a.messages, topics).await?;
-    let produced = fill.produced.get(&topic).copied().unwrap_or(0);
     eprintln!("bench: produced {produced} positions");
     let dir = tempfile::tempdir().map_err(rt)?;
     let peer = dir.path().join("connect_peer.py");
@@ -133,21 +119,7 @@ async fn run_fleetctl(
         now_ms()
     );
     std::fs::write(&cfg, toml).map_err(rt)?;
-    let out = tokio::process::Command::new(std::env::current_exe().map_err(rt)?)
-        .args(["connect", "--config"])
-        .arg(&cfg)
-        .args(["--idle-exit", "1", "--json"])
-        .env("FLEETDASH_LOG", "warn")
-        .output()
-        .await
-        .map_err(rt)?;
-    if !out.status.success() {
-        return Err(rt(format!(
-            "fleetctl connect failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| rt(format!("fleetctl connect output: {e}")))
+    run_child_json("fleetctl connect", "connect", &cfg, &[]).await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,10 +1,9 @@
 //! `fleetctl bench ingest`: end-to-end ingest throughput against the ceiling of a bare
 //! rdkafka consumer on the same broker, in the same run. Medians over `--runs`.
 
-use super::{broker, create_topics, median, ok, prefill, rt, run_ingest};
+use super::{broker, median, ok, prefill_positions, rt, run_ingest};
 use crate::cli::BenchIngestArgs;
 use crate::error::CliError;
-use fleet_core::sim::SimTopics;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -13,24 +12,9 @@ use std::time::{Duration, Instant};
 
 pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
     let (brokers, _guard) = broker(&a.brokers).await?;
-    let stamp = fleet_core::store::now_ms();
-    let topic = format!("bench.gps.{stamp}");
-    let aux = format!("bench.aux.{stamp}");
-    create_topics(&brokers, &[(&topic, a.partitions), (&aux, 1)]).await?;
-
     // 1. Pre-fill with the simulator (positions to the bench topic, everything else aside).
-    eprintln!(
-        "bench: pre-filling {} position messages from {} vehicles …",
-        a.messages, a.vehicles
-    );
-    let topics = SimTopics {
-        gps: topic.clone(),
-        status: aux.clone(),
-        info: aux.clone(),
-        alerts: aux.clone(),
-    };
-    let fill = prefill(&brokers, a.vehicles, a.messages, topics).await?;
-    let produced = fill.produced.get(&topic).copied().unwrap_or(0);
+    let (topic, produced, fill) =
+        prefill_positions(&brokers, "gps", a.partitions, a.messages, a.vehicles).await?;
     let fill_rate = fill.produced.values().sum::<u64>() as f64 / fill.elapsed_s.max(1e-9);
     eprintln!(
         "bench: produced {produced} positions in {:.1} s ({fill_rate:.0} msg/s incl. aux topics)",

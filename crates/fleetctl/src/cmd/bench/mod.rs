@@ -114,24 +114,7 @@ pub(crate) async fn run_ingest_with(
         dir.path().join("cache.sqlite").display()
     ));
     std::fs::write(&cfg, toml).map_err(rt)?;
-    let exe = std::env::current_exe().map_err(rt)?;
-    let out = tokio::process::Command::new(exe)
-        .args(["ingest", "--config"])
-        .arg(&cfg)
-        .args(["--idle-exit", "1", "--json"])
-        .args(args)
-        .env("FLEETDASH_LOG", "warn")
-        .output()
-        .await
-        .map_err(rt)?;
-    if !out.status.success() {
-        return Err(rt(format!(
-            "ingest failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let v: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| rt(format!("ingest output: {e}")))?;
+    let v = run_child_json("ingest", "ingest", &cfg, args).await?;
     let messages = v["messages"].as_u64().unwrap_or(0);
     if messages != expected {
         return Err(rt(format!(
@@ -162,6 +145,59 @@ pub(crate) async fn prefill(
     fleet_core::sim::run(opts, tokio_util::sync::CancellationToken::new())
         .await
         .map_err(rt)
+}
+
+/// Creates `bench.{name}.{stamp}` with `partitions` (and an aux topic for the simulator's
+/// other output) and pre-fills it with `messages` simulated positions from `vehicles`.
+/// Returns the topic, the positions produced and the simulator's report.
+pub(crate) async fn prefill_positions(
+    brokers: &str,
+    name: &str,
+    partitions: i32,
+    messages: u64,
+    vehicles: u32,
+) -> Result<(String, u64, fleet_core::sim::SimReport), CliError> {
+    let stamp = fleet_core::store::now_ms();
+    let topic = format!("bench.{name}.{stamp}");
+    let aux = format!("bench.{name}-aux.{stamp}");
+    create_topics(brokers, &[(&topic, partitions), (&aux, 1)]).await?;
+    eprintln!("bench: pre-filling {messages} position messages from {vehicles} vehicles …");
+    let topics = fleet_core::sim::SimTopics {
+        gps: topic.clone(),
+        status: aux.clone(),
+        info: aux.clone(),
+        alerts: aux,
+    };
+    let fill = prefill(brokers, vehicles, messages, topics).await?;
+    let produced = fill.produced.get(&topic).copied().unwrap_or(0);
+    Ok((topic, produced, fill))
+}
+
+/// Runs this binary as `fleetctl CMD --config CFG --idle-exit 1 --json ARGS` with warnings
+/// only, and returns its JSON (`what` names it in errors).
+pub(crate) async fn run_child_json(
+    what: &str,
+    cmd: &str,
+    cfg: &std::path::Path,
+    args: &[&str],
+) -> Result<Value, CliError> {
+    let exe = std::env::current_exe().map_err(rt)?;
+    let out = tokio::process::Command::new(exe)
+        .args([cmd, "--config"])
+        .arg(cfg)
+        .args(["--idle-exit", "1", "--json"])
+        .args(args)
+        .env("FLEETDASH_LOG", "warn")
+        .output()
+        .await
+        .map_err(rt)?;
+    if !out.status.success() {
+        return Err(rt(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| rt(format!("{what} output: {e}")))
 }
 
 /// A pass/fail word for the tables.
