@@ -225,22 +225,16 @@ fn summary(raised: &[Alert], escalated: &[Alert], at_start: bool) -> Notice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_model::AlertState;
 
     fn alert(id: &str, severity: Severity, ts_ms: i64) -> Alert {
-        Alert {
-            id: id.into(),
-            vehicle: format!("car-{id}"),
-            rule: "overspeed".into(),
+        Alert::open(
+            id.into(),
+            format!("car-{id}"),
+            "overspeed",
             severity,
-            message: "m".into(),
+            "m".into(),
             ts_ms,
-            state: AlertState::Open,
-            acked_by: None,
-            acked_ms: None,
-            ack_note: None,
-            resolved_ms: None,
-        }
+        )
     }
 
     #[test]

@@ -33,6 +33,9 @@ struct Topic {
     /// Earliest message time seen on the topic (start of its baseline).
     first_seen: Option<i64>,
     full_warned: bool,
+    /// Paths whose entry changed since the last [`Registry::take_dirty`]: each batch writes
+    /// only what its shapes touched, without walking every entry of every topic.
+    dirty: Vec<String>,
 }
 
 /// Per-topic path registry.
@@ -110,7 +113,10 @@ impl Registry {
             e.count += s.count;
             e.last_seen = e.last_seen.max(s.last_ts);
             e.first_seen = e.first_seen.min(s.first_ts);
-            e.dirty = true;
+            if !e.dirty {
+                e.dirty = true;
+                t.dirty.push(f.path.clone());
+            }
             if f.ty == e.ty || f.ty == JsonType::Null {
                 return None;
             }
@@ -144,6 +150,7 @@ impl Registry {
                 dirty: true,
             },
         );
+        t.dirty.push(f.path.clone());
         Some(format!(
             "new field {} ({}, e.g. {})",
             f.path,
@@ -156,11 +163,14 @@ impl Registry {
     pub fn take_dirty(&mut self) -> Vec<SchemaRow> {
         let mut out = Vec::new();
         for (topic, t) in &mut self.topics {
-            for (path, e) in t.fields.iter_mut().filter(|(_, e)| e.dirty) {
+            for path in t.dirty.drain(..) {
+                let Some(e) = t.fields.get_mut(&path) else {
+                    continue;
+                };
                 e.dirty = false;
                 out.push(SchemaRow {
                     topic: topic.to_string(),
-                    path: path.clone(),
+                    path,
                     ty: e.ty,
                     first_seen: e.first_seen,
                     last_seen: e.last_seen,

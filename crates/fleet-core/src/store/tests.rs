@@ -18,19 +18,14 @@ pub(crate) fn pos(v: &str, ts: i64) -> PositionSample {
 
 /// An open critical alert on car-1 (shared with the ack tests).
 pub(crate) fn alert(id: &str) -> Alert {
-    Alert {
-        id: id.into(),
-        vehicle: "car-1".into(),
-        rule: "crash".into(),
-        severity: Severity::Critical,
-        message: "m".into(),
-        ts_ms: 5,
-        state: AlertState::Open,
-        acked_by: None,
-        acked_ms: None,
-        ack_note: None,
-        resolved_ms: None,
-    }
+    Alert::open(
+        id.into(),
+        "car-1".into(),
+        "crash",
+        Severity::Critical,
+        "m".into(),
+        5,
+    )
 }
 
 /// `EXPLAIN QUERY PLAN` of `sql` (binding `binds`), one detail line per step.

@@ -362,21 +362,17 @@ fn info(id: &str, rng: &mut ChaCha8Rng) -> VehicleInfo {
 fn alert(vehicle: &str, rule: &str, severity: Severity, t: i64, now: i64) -> Alert {
     // Alerts of the last hour are still open; older ones resolved 5 minutes after.
     let open = now - t < HOUR;
-    Alert {
-        id: alert_id(rule, vehicle, t),
-        vehicle: vehicle.to_string(),
-        rule: rule.to_string(),
+    let mut a = Alert::open(
+        alert_id(rule, vehicle, t),
+        vehicle.to_string(),
+        rule,
         severity,
-        message: format!("{rule} on {vehicle}"),
-        ts_ms: t,
-        state: if open {
-            AlertState::Open
-        } else {
-            AlertState::Resolved
-        },
-        acked_by: None,
-        acked_ms: None,
-        ack_note: None,
-        resolved_ms: (!open).then_some(t + 5 * MIN),
+        format!("{rule} on {vehicle}"),
+        t,
+    );
+    if !open {
+        a.state = AlertState::Resolved;
+        a.resolved_ms = Some(t + 5 * MIN);
     }
+    a
 }
