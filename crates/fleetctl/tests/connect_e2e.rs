@@ -260,8 +260,10 @@ fn two_instances_of_one_group_split_the_partitions_and_load_everything() {
     let db = RedisDb::new();
     let key = db.key("cars#gps");
     let env = loader_env(&broker, &db.url, &key, "connect-pair", "");
-    let mut a = spawn_connect(&env, "a.log", &["--idle-exit", "3", "--json"]);
-    let mut b = spawn_connect(&env, "b.log", &["--idle-exit", "3", "--json"]);
+    // Idle long enough that the first to join (holding all four partitions of an empty
+    // topic, so caught up) is still there when the second joins and the group splits them.
+    let mut a = spawn_connect(&env, "a.log", &["--idle-exit", "12", "--json"]);
+    let mut b = spawn_connect(&env, "b.log", &["--idle-exit", "12", "--json"]);
     // Each has joined and holds part of the topic once both logged a 2-partition assignment.
     let assigned = |log: &str| -> Option<String> {
         std::fs::read_to_string(env.dir.path().join(log))
