@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use fleet_core::config::TopicConfig;
+use fleet_core::config::{TopicConfig, TopicFormat};
 use fleet_core::decode::{
     DEFAULT_MAX_FUTURE_SKEW_MS, Decoded, Decoder, MIN_TS_MS, RawMessage, check_id,
 };
@@ -19,12 +19,13 @@ use serde_json::Value;
 
 const NOW_MS: i64 = 1_700_000_000_000;
 
-const KINDS: [TopicKind; 5] = [
+const KINDS: [TopicKind; 6] = [
     TopicKind::Position,
     TopicKind::Status,
     TopicKind::Info,
     TopicKind::Alert,
     TopicKind::Ack,
+    TopicKind::Device,
 ];
 
 /// A nested mapping per kind, so dotted-path lookups and `$key` mappings are exercised too.
@@ -42,13 +43,18 @@ fn nested(kind: TopicKind) -> &'static [(&'static str, &'static str)] {
         TopicKind::Info => &[("id", "id"), ("plate", "vehicle.plate")],
         TopicKind::Alert => &[("id", "$key"), ("vehicle", "car.id"), ("ts", "at")],
         TopicKind::Ack => &[("alert_id", "alert.id"), ("operator", "by.name")],
+        TopicKind::Device => &[("id", "device_id"), ("vehicle", "car_id")],
     }
 }
 
 static DECODERS: LazyLock<Vec<Decoder>> = LazyLock::new(|| {
     let mut out = Vec::new();
     for kind in KINDS {
-        for fields in [&[][..], nested(kind)] {
+        for (fields, format) in [
+            (&[][..], TopicFormat::Plain),
+            (nested(kind), TopicFormat::Plain),
+            (nested(kind), TopicFormat::Dms),
+        ] {
             let topic = TopicConfig {
                 name: format!("fuzz.{}", kind.as_str()),
                 kind,
@@ -56,6 +62,7 @@ static DECODERS: LazyLock<Vec<Decoder>> = LazyLock::new(|| {
                     .iter()
                     .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                     .collect::<BTreeMap<_, _>>(),
+                format,
             };
             out.push(Decoder::new(&topic));
         }
@@ -99,6 +106,15 @@ fn check(decoded: &Decoded) {
         Decoded::Ack(a) => {
             assert!(check_id(&a.alert_id).is_ok());
             check_ts_ok(a.ts);
+        }
+        Decoded::InfoDelete(id) => assert!(check_id(id).is_ok(), "accepted id {id:?}"),
+        Decoded::Device(d) => {
+            assert!(check_id(&d.device).is_ok(), "accepted id {:?}", d.device);
+            assert!(d.vehicle.as_deref().is_none_or(|v| check_id(v).is_ok()));
+        }
+        Decoded::Snooze(z) => {
+            assert!(check_id(&z.target).is_ok());
+            check_ts_ok(z.ts);
         }
         Decoded::Tombstone => {}
     }

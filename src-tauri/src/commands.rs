@@ -52,12 +52,38 @@ pub fn select_vehicle(id: Option<String>, streams: State<'_, Arc<Streams>>) {
     streams.update(|v| v.selected = id);
 }
 
-/// Vehicles whose id or plate contains the query.
+/// Vehicles whose id or plate contains the query, within the group the window shows.
 #[tauri::command]
-pub fn search_vehicles(query: String, host: State<'_, Arc<Host>>) -> IpcResult<Vec<SearchHit>> {
+pub fn search_vehicles(
+    query: String,
+    host: State<'_, Arc<Host>>,
+    streams: State<'_, Arc<Streams>>,
+) -> IpcResult<Vec<SearchHit>> {
+    let cur = current(&host)?;
+    let group = streams
+        .view
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .alert_filter
+        .group
+        .clone();
+    let live = cur.live.lock();
+    Ok(view::search(&live, &query, SEARCH_HITS, group.as_deref()))
+}
+
+/// The devices mapped to a vehicle (SPEC §8), for its panel.
+#[tauri::command]
+pub async fn vehicle_devices(id: String, host: State<'_, Arc<Host>>) -> IpcResult<Vec<String>> {
+    let cur = current(&host)?;
+    Ok(cur.store.devices_of(&id).await.map_err(AppError::from)?)
+}
+
+/// The groups named in the fleet's metadata (the `group-filter` choices).
+#[tauri::command]
+pub fn vehicle_groups(host: State<'_, Arc<Host>>) -> IpcResult<Vec<String>> {
     let cur = current(&host)?;
     let live = cur.live.lock();
-    Ok(view::search(&live, &query, SEARCH_HITS))
+    Ok(view::groups(&live))
 }
 
 /// The vehicle's recent trail from the cache.
@@ -93,6 +119,54 @@ pub async fn ack_alert(
     let note = note.unwrap_or_default();
     tracing::info!(%alert_id, note_bytes = note.len(), "acknowledging");
     Ok(host.acknowledge(&alert_id, note.trim()).await?)
+}
+
+/// Acknowledges many alerts with one note: the `ids` given (a selection), or every open
+/// alert of `rule` within the group the window shows. Returns how many were acknowledged.
+#[tauri::command]
+pub async fn ack_alerts(
+    ids: Option<Vec<String>>,
+    rule: Option<String>,
+    note: Option<String>,
+    host: State<'_, Arc<Host>>,
+    streams: State<'_, Arc<Streams>>,
+) -> IpcResult<u64> {
+    let note = note.unwrap_or_default();
+    if ids.is_none() && rule.is_none() {
+        return Err(AppError::Form("name the alerts (ids) or their rule".into()).into());
+    }
+    let group = streams
+        .view
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .alert_filter
+        .group
+        .clone();
+    let filter = AlertFilter {
+        rule,
+        group,
+        ..Default::default()
+    };
+    tracing::info!(selection = ids.as_ref().map(Vec::len), rule = ?filter.rule, "acknowledging in bulk");
+    Ok(host.acknowledge_many(ids, &filter, note.trim()).await?)
+}
+
+/// Snoozes a rule's (`kind = "rule"`) or a vehicle's alerts for `minutes` on every desk;
+/// 0 lifts the snooze.
+#[tauri::command]
+pub async fn snooze_alerts(
+    kind: String,
+    target: String,
+    minutes: f64,
+    host: State<'_, Arc<Host>>,
+) -> IpcResult<fleet_model::Snooze> {
+    let kind = fleet_model::SnoozeKind::parse(&kind)
+        .ok_or_else(|| AppError::Form(format!("snooze `{kind}`: expected rule or vehicle")))?;
+    if target.trim().is_empty() || !minutes.is_finite() || minutes < 0.0 {
+        return Err(AppError::Form("snooze: a target and minutes ≥ 0 are needed".into()).into());
+    }
+    tracing::info!(kind = kind.as_str(), %target, minutes, "snoozing");
+    Ok(host.snooze(kind, target.trim(), minutes).await?)
 }
 
 /// Narrows the alert feed (severity, rule, state, vehicle); the next frame carries it.

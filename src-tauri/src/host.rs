@@ -113,6 +113,34 @@ impl Host {
         Ok(r.engine.acknowledge(alert_id, note).await?)
     }
 
+    /// Acknowledges a selection, or every open alert through `filter`, with one note.
+    pub async fn acknowledge_many(
+        &self,
+        ids: Option<Vec<String>>,
+        filter: &fleet_model::AlertFilter,
+        note: &str,
+    ) -> Result<u64, AppError> {
+        let running = self.running.lock().await;
+        let r = running.as_ref().ok_or_else(|| {
+            AppError::NotRunning(self.error().unwrap_or_else(|| "starting".into()))
+        })?;
+        Ok(r.engine.acknowledge_many(ids, filter, note).await?)
+    }
+
+    /// Snoozes a rule's or a vehicle's alerts on every desk (0 minutes lifts it).
+    pub async fn snooze(
+        &self,
+        kind: fleet_model::SnoozeKind,
+        target: &str,
+        minutes: f64,
+    ) -> Result<fleet_model::Snooze, AppError> {
+        let running = self.running.lock().await;
+        let r = running.as_ref().ok_or_else(|| {
+            AppError::NotRunning(self.error().unwrap_or_else(|| "starting".into()))
+        })?;
+        Ok(r.engine.snooze(kind, target, minutes).await?)
+    }
+
     /// Stops the engine (app exit): commits what was consumed.
     pub async fn shutdown(&self) {
         if let Some(r) = self.running.lock().await.take() {

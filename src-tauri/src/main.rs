@@ -11,6 +11,7 @@ mod history_cmds;
 mod host;
 mod memory;
 mod replay;
+mod rule_settings;
 mod secret_settings;
 mod settings;
 mod stream;
@@ -124,6 +125,10 @@ fn main() {
             commands::set_viewport,
             commands::select_vehicle,
             commands::search_vehicles,
+            commands::vehicle_groups,
+            commands::vehicle_devices,
+            commands::ack_alerts,
+            commands::snooze_alerts,
             commands::vehicle_trail,
             commands::quarantine_list,
             commands::ack_alert,

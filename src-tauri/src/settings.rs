@@ -354,6 +354,7 @@ pub fn form_of(mode: Option<&Mode>, app: &AppSettings) -> SettingsForm {
             .unwrap_or_else(|| "cars#gps".into()),
         operator: cfg.operator.effective_name(),
         tile_url: app.tile_url.clone(),
+        rules: crate::rule_settings::rule_forms(&cfg.alerts),
     }
 }
 
@@ -436,6 +437,11 @@ pub fn apply_with(
     edit_kafka(&mut doc, form, old_cfg.as_ref(), &mut secrets)?;
     edit_redis(&mut doc, form, &mut secrets)?;
     edit_operator(&mut doc, form);
+    let old_alerts = old_cfg
+        .as_ref()
+        .map(|c| c.alerts.clone())
+        .unwrap_or_default();
+    crate::rule_settings::edit_rules(&mut doc, &form.rules, &old_alerts)?;
     let text = doc.to_string();
     let mut cfg = Config::parse(&text, path)?;
     if !secrets.is_empty() {
@@ -542,7 +548,15 @@ fn write_topics(kafka: &mut Item, topics: &[TopicSpec], old: &[TopicSpec]) {
     for (i, t) in topics.iter().enumerate() {
         match previous.as_ref().and_then(|p| p.get(i)) {
             Some(kept) if old.get(i) == Some(t) => aot.push(kept.clone()),
-            _ => aot.push(new_table(t)),
+            // The form does not show `format` (SPEC §8 DMS): an edited topic keeps it.
+            Some(kept) => {
+                let mut fresh = new_table(t);
+                if let Some(f) = kept.get("format") {
+                    fresh.insert("format", f.clone());
+                }
+                aot.push(fresh);
+            }
+            None => aot.push(new_table(t)),
         }
     }
     match k.get_mut("topics") {
@@ -645,7 +659,7 @@ fn edit_operator(doc: &mut DocumentMut, form: &SettingsForm) {
 
 /// The table `key` under `parent`, created (as a `[table]`, or inline inside an inline
 /// table) when missing or not a table.
-fn child<'a>(parent: &'a mut Item, key: &str) -> &'a mut Item {
+pub(crate) fn child<'a>(parent: &'a mut Item, key: &str) -> &'a mut Item {
     let inline = parent.is_inline_table();
     let fresh = || {
         if inline {
@@ -676,7 +690,7 @@ fn set_str(table: &mut Item, key: &str, v: &str) {
 }
 
 /// Replaces a value in place: the key, its comments and the value's trailing comment stay.
-fn set_value(t: &mut dyn toml_edit::TableLike, key: &str, v: Value) {
+pub(crate) fn set_value(t: &mut dyn toml_edit::TableLike, key: &str, v: Value) {
     match t.get_mut(key) {
         Some(Item::Value(old)) => {
             let decor = old.decor().clone();

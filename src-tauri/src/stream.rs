@@ -7,7 +7,7 @@ use crate::replay::Replayer;
 use fleet_core::store::now_ms;
 use fleet_core::view::{FrameBuilder, FrameInput};
 use fleet_model::ui::OutboxStatus;
-use fleet_model::{Alert, AlertFilter, Frame, ReplayStatus, Viewport};
+use fleet_model::{Alert, AlertFilter, AlertGroup, Frame, ReplayStatus, Snooze, Viewport};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +72,8 @@ impl Streams {
 #[derive(Default)]
 struct Feed {
     alerts: Vec<Alert>,
+    groups: Vec<AlertGroup>,
+    snoozes: Vec<Snooze>,
     alerting: HashSet<String>,
     open: u64,
     version: Option<u64>,
@@ -96,19 +98,32 @@ impl Feed {
                 self.version = Some(version);
                 self.alerting = feed.alerting.into_iter().collect();
                 self.open = feed.open;
-                if self.alerts != feed.alerts || self.filter != *filter {
+                if self.alerts != feed.alerts
+                    || self.groups != feed.groups
+                    || self.snoozes != feed.snoozes
+                    || self.filter != *filter
+                {
                     self.unsent = true;
                 }
+                self.snoozes = feed.snoozes;
                 self.filter = filter.clone();
                 self.alerts = feed.alerts;
+                self.groups = feed.groups;
             }
             Err(e) => debug!(error = %e, "alert feed: cache read failed"),
         }
     }
 
-    /// The list for the next frame: only when the window does not have it yet.
-    fn take_changes(&mut self) -> Option<Vec<Alert>> {
-        std::mem::take(&mut self.unsent).then(|| self.alerts.clone())
+    /// The list, its groups and the snoozes for the next frame: only when the window does
+    /// not have them yet.
+    fn take_changes(&mut self) -> Option<(Vec<Alert>, Vec<AlertGroup>, Vec<Snooze>)> {
+        std::mem::take(&mut self.unsent).then(|| {
+            (
+                self.alerts.clone(),
+                self.groups.clone(),
+                self.snoozes.clone(),
+            )
+        })
     }
 }
 
@@ -193,6 +208,10 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                     None
                 }
             };
+            let (mut alerts, groups, snoozes) = match feed.take_changes() {
+                Some((a, g, z)) => (Some(a), Some(g), Some(z)),
+                None => (None, None, None),
+            };
             let mut frame = match replaying {
                 None => {
                     let live = cur.live.lock();
@@ -201,12 +220,13 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                         FrameInput {
                             viewport: view.viewport,
                             selected: view.selected.as_deref(),
-                            alerts: feed.take_changes(),
+                            alerts: alerts.take(),
                             alerting: &feed.alerting,
                             open_alerts: feed.open,
                             demo: cur.demo,
                             now_ms: now_ms(),
                             live_counters: None,
+                            group: view.alert_filter.group.as_deref(),
                         },
                     )
                 }
@@ -226,12 +246,13 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                         FrameInput {
                             viewport: view.viewport,
                             selected: view.selected.as_deref(),
-                            alerts: feed.take_changes(),
+                            alerts: alerts.take(),
                             alerting: &HashSet::new(),
                             open_alerts: feed.open,
                             demo: cur.demo,
                             now_ms: r.t_ms,
                             live_counters: Some((counters, now)),
+                            group: view.alert_filter.group.as_deref(),
                         },
                     );
                     if let Some(d) = f.selected.as_mut()
@@ -244,6 +265,8 @@ pub fn spawn(host: Arc<Host>, streams: Arc<Streams>, channel: Channel) {
                 }
             };
             frame.outbox = outbox.status.clone();
+            frame.alert_groups = groups;
+            frame.snoozes = snoozes;
             streams
                 .rates
                 .lock()

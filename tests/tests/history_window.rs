@@ -264,8 +264,9 @@ async fn chart_replay_from_an_alert_back_to_live_and_export() {
         .lines()
         .skip(1)
         .map(|l| {
+            // vehicle,plate,ts,time,lat,lng,…
             let c: Vec<&str> = l.split(',').collect();
-            row(c[1], c[3], c[4])
+            row(c[2], c[4], c[5])
         })
         .collect();
     let want: Vec<(i64, f64, f64)> = sqlite3(

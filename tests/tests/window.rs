@@ -345,6 +345,19 @@ async fn settings_validate_save_and_reconnect_without_restarting() {
     app.set_input("settings-redis-url", "").await;
     app.set_input("settings-brokers", &broker.bootstrap()).await;
     app.set_input("settings-operator", "e2e-operator").await;
+    // Per-rule switches and severities (issue 12): harsh braking off, low fuel critical.
+    let ticked = app
+        .js("const row = r => document.querySelector(`[data-testid=settings-rule][data-rule=${r}]`);
+             row('harsh_braking').querySelector('[data-testid=settings-rule-enabled]').click();
+             const s = row('low_fuel').querySelector('[data-testid=settings-rule-severity]');
+             s.value = 'critical'; s.dispatchEvent(new Event('change'));
+             return document.querySelectorAll('[data-testid=settings-rule]').length")
+        .await;
+    assert_eq!(
+        ticked.as_u64(),
+        Some(6),
+        "the six built-in rules are listed"
+    );
     app.click("settings-save").await;
     app.wait_for("the dialog to close", Duration::from_secs(20), async |a| {
         !a.exists("settings").await
@@ -355,6 +368,18 @@ async fn settings_validate_save_and_reconnect_without_restarting() {
         text.contains(&broker.bootstrap()) && text.contains("e2e-operator"),
         "{text}"
     );
+    let table = |name: &str| {
+        text.split(&format!("[alerts.{name}]"))
+            .nth(1)
+            .map(|rest| rest.split("\n[").next().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert!(table("harsh_braking").contains("enabled = false"), "{text}");
+    assert!(
+        table("low_fuel").contains("severity = \"critical\""),
+        "{text}"
+    );
+    assert!(table("low_fuel").contains("below = 10"), "{text}");
     app.wait_for(
         "the demo banner to go",
         Duration::from_secs(10),

@@ -12,8 +12,8 @@ use crate::sparkline;
 use crate::timeline::{self, Timeline};
 use crate::vehicle_chart::FleetChart;
 use fleet_model::{
-    Alert, AlertFilter, AlertState, ConnState, Frame, SearchHit, TrailPoint, VehicleHistory,
-    Viewport,
+    Alert, AlertFilter, AlertGroup, AlertState, ConnState, Frame, SearchHit, Snooze, TrailPoint,
+    VehicleHistory, Viewport,
 };
 use fleetdash_ipc::AppStatus;
 use leptos::prelude::*;
@@ -56,6 +56,10 @@ pub struct Ui {
     pub toast: RwSignal<Option<String>>,
     /// The alert feed as last sent (frames carry it only when it changed).
     pub alerts: RwSignal<Vec<Alert>>,
+    /// The feed's open alerts per rule, sent with `alerts`.
+    pub alert_groups: RwSignal<Vec<AlertGroup>>,
+    /// Snoozes running now, sent with `alerts`.
+    pub snoozes: RwSignal<Vec<Snooze>>,
     /// What the feed shows.
     pub alert_filter: RwSignal<AlertFilter>,
     /// The alert the keyboard acts on.
@@ -114,6 +118,8 @@ pub fn App() -> impl IntoView {
         settings_open: RwSignal::new(false),
         toast: RwSignal::new(None),
         alerts: RwSignal::new(Vec::new()),
+        alert_groups: RwSignal::new(Vec::new()),
+        snoozes: RwSignal::new(Vec::new()),
         alert_filter: RwSignal::new(AlertFilter::default()),
         focused_alert: RwSignal::new(None),
         range: RwSignal::new(timeline::default_range()),
@@ -122,6 +128,9 @@ pub fn App() -> impl IntoView {
         history: RwSignal::new(None),
     };
     provide_context(ui);
+    // Taken here, not in `start_map`: that runs in a spawned task, outside the reactive owner.
+    let hover = crate::map_tip::Hover::default();
+    provide_context(hover);
     timeline::install_history_loader(ui);
     let map_ref = NodeRef::<leptos::html::Div>::new();
     Effect::new(move |done: Option<bool>| {
@@ -137,7 +146,7 @@ pub fn App() -> impl IntoView {
                 .unwrap_or_default();
             let tile_url = status.tile_url.clone();
             ui.status.set(status);
-            start_map(ui, &el, &tile_url);
+            start_map(ui, hover, &el, &tile_url);
         });
         true
     });
@@ -161,6 +170,7 @@ pub fn App() -> impl IntoView {
             <main class="body">
                 <section class="map-wrap">
                     <div class="map" data-testid="map" node_ref=map_ref></div>
+                    <crate::map_tip::MapTip/>
                     <Legend/>
                     <VehiclePanel/>
                     <Timeline/>
@@ -176,10 +186,17 @@ pub fn App() -> impl IntoView {
     }
 }
 
-fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
+fn start_map(ui: Ui, hover: crate::map_tip::Hover, el: &web_sys::HtmlDivElement, tile_url: &str) {
     let on_select = move |id: Option<String>| ui.select(id, None);
     let on_viewport = |vp: Viewport| ipc::send("set_viewport", json!({ "viewport": vp }));
-    let map = match MapView::new(el.unchecked_ref(), tile_url, on_select, on_viewport) {
+    let on_hover = move |h| hover.set(h);
+    let map = match MapView::new(
+        el.unchecked_ref(),
+        tile_url,
+        on_select,
+        on_viewport,
+        on_hover,
+    ) {
         Ok(m) => m,
         Err(e) => {
             web_sys::console::error_2(&"map".into(), &e);
@@ -191,6 +208,12 @@ fn start_map(ui: Ui, el: &web_sys::HtmlDivElement, tile_url: &str) {
     ipc::subscribe(move |mut f: Frame| {
         if let Some(alerts) = f.alerts.take() {
             ui.alerts.set(alerts);
+        }
+        if let Some(groups) = f.alert_groups.take() {
+            ui.alert_groups.set(groups);
+        }
+        if let Some(snoozes) = f.snoozes.take() {
+            ui.snoozes.set(snoozes);
         }
         map.set_frame(&f);
         if ui.follow.get_untracked()
@@ -325,8 +348,9 @@ fn Header() -> impl IntoView {
         <header class="topbar">
             <div class="brand"><span class="logo"></span>"fleetdash"</div>
             <div class="counters">
-                <div class="counter" data-testid="counter-vehicles" data-value=move || counters.with(|c| c.vehicles_total)>
-                    <label>"Vehicles"</label>
+                <div class="counter" data-testid="counter-vehicles" data-value=move || counters.with(|c| c.vehicles_total)
+                    data-group=move || counters.with(|c| c.group.clone().unwrap_or_default())>
+                    <label>{move || counters.with(|c| c.group.as_ref().map_or_else(|| "Vehicles".to_string(), |g| format!("Vehicles · {g}")))}</label>
                     <b>{move || format::thousands(counters.with(|c| c.vehicles_total))}</b>
                     <small><span class="ok">{move || format::thousands(counters.with(|c| c.vehicles_online))}" online"</span>
                         " · "<span class="muted">{move || format::thousands(counters.with(|c| c.vehicles_stale))}" stale"</span></small>
@@ -356,7 +380,7 @@ fn Header() -> impl IntoView {
                 </Show>
                 <button class="counter clickable" data-testid="counter-alerts" data-value=move || open_alerts.get()
                     title="Show unacknowledged alerts"
-                    on:click=move |_| ui.alert_filter.set(AlertFilter { state: Some(AlertState::Open), ..Default::default() })>
+                    on:click=move |_| ui.alert_filter.update(|f| *f = AlertFilter { state: Some(AlertState::Open), group: f.group.take(), ..Default::default() })>
                     <label>"Unacknowledged"</label>
                     <b class:hot=move || { open_alerts.get() > 0 }>{move || format::thousands(open_alerts.get())}</b>
                 </button>
@@ -419,8 +443,43 @@ fn Header() -> impl IntoView {
                     </ul>
                 </Show>
             </div>
+            <GroupFilter/>
             <button class="icon-btn" data-testid="open-settings" title="Settings" on:click=move |_| ui.settings_open.set(true)>"⚙"</button>
         </header>
+    }
+}
+
+/// SPEC §8 `group-filter`: one group's vehicles on the map, in the feed, in search and in
+/// the vehicle counters. The choices are the groups the fleet's metadata names, read when
+/// the list is opened.
+#[component]
+fn GroupFilter() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let groups = RwSignal::new(Vec::<String>::new());
+    let load = move || {
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(g) = ipc::invoke::<_, Vec<String>>("vehicle_groups", &json!({})).await {
+                groups.set(g);
+            }
+        });
+    };
+    load();
+    view! {
+        <select class="group-filter" data-testid="group-filter" title="Show one group"
+            on:focus=move |_| load()
+            on:change=move |ev| {
+                let v = event_target_value(&ev);
+                ui.alert_filter.update(|f| f.group = (!v.is_empty()).then_some(v));
+            }>
+            <option value="">"All groups"</option>
+            {move || {
+                let current = ui.alert_filter.with(|f| f.group.clone());
+                groups.get().into_iter().map(|g| {
+                    let selected = current.as_deref() == Some(g.as_str());
+                    view! { <option value=g.clone() selected=selected>{g.clone()}</option> }
+                }).collect_view()
+            }}
+        </select>
     }
 }
 

@@ -10,6 +10,7 @@ mod format;
 mod ipc;
 mod lag_panel;
 mod map;
+mod map_tip;
 mod panels;
 mod settings;
 mod sparkline;

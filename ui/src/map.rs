@@ -28,6 +28,9 @@ extern "C" {
 /// show vehicles at once.
 const VIEW_PAD: f64 = 0.25;
 
+/// Told the vehicle under the pointer: (id, x, y in the map's pixels), or `None`.
+type HoverCallback = Box<dyn Fn(Option<(String, f64, f64)>)>;
+
 /// The requestAnimationFrame callback, kept so it can be scheduled again.
 type RafCallback = Closure<dyn FnMut(f64)>;
 
@@ -44,6 +47,8 @@ struct Inner {
     raf: RefCell<Option<RafCallback>>,
     on_select: Box<dyn Fn(Option<String>)>,
     on_viewport: Box<dyn Fn(Viewport)>,
+    /// The vehicle under the pointer (id, x, y in the map's pixels), for the tooltip.
+    on_hover: HoverCallback,
 }
 
 impl MapView {
@@ -53,6 +58,7 @@ impl MapView {
         tile_url: &str,
         on_select: impl Fn(Option<String>) + 'static,
         on_viewport: impl Fn(Viewport) + 'static,
+        on_hover: impl Fn(Option<(String, f64, f64)>) + 'static,
     ) -> Result<MapView, JsValue> {
         let opts = MapOptions::new();
         opts.set_prefer_canvas(true);
@@ -89,6 +95,7 @@ impl MapView {
             raf: RefCell::new(None),
             on_select: Box::new(on_select),
             on_viewport: Box::new(on_viewport),
+            on_hover: Box::new(on_hover),
         }));
         view.wire();
         Ok(view)
@@ -109,6 +116,17 @@ impl MapView {
             let p = e.container_point();
             v.click(p.x(), p.y());
         }));
+        let v = self.clone();
+        m.on_mouse_move(Box::new(move |e| {
+            let p = e.container_point();
+            let hit = v.0.scene.borrow().hit(p.x(), p.y());
+            (v.0.on_hover)(match hit {
+                Some(draw::Hit::Dot(id)) => Some((id, p.x(), p.y())),
+                _ => None,
+            });
+        }));
+        let v = self.clone();
+        m.on_mouse_out(Box::new(move |_| (v.0.on_hover)(None)));
         let v = self.clone();
         let raf = Closure::<dyn FnMut(f64)>::new(move |_t: f64| {
             *v.0.raf_pending.borrow_mut() = false;

@@ -38,6 +38,20 @@ pub fn VehiclePanel() -> impl IntoView {
                 .filter(|d| d.id == sel)
         })
     });
+    // The devices come from the cache's device table, read when the selection changes.
+    let devices = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        let Some(id) = ui.selected.get() else {
+            devices.set(Vec::new());
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let list = ipc::invoke::<_, Vec<String>>("vehicle_devices", &json!({ "id": id }))
+                .await
+                .unwrap_or_default();
+            devices.set(list);
+        });
+    });
     let body = move || {
         detail.get().map(|d: VehicleDetail| {
             let info = d.info.clone().unwrap_or_default();
@@ -56,6 +70,8 @@ pub fn VehiclePanel() -> impl IntoView {
                 <div class="grid">
                     {row("Driver", info.driver.clone().unwrap_or_else(|| "—".into()))}
                     {row("Group", info.group.clone().unwrap_or_else(|| "—".into()))}
+                    <div class="kv" data-testid="vehicle-devices"><span>"Devices"</span>
+                        <b>{move || devices.with(|d| if d.is_empty() { "—".to_string() } else { d.join(", ") })}</b></div>
                     {row("Position", pos.as_ref().map(|p| format!("{:.5}, {:.5}", p.lat, p.lng)).unwrap_or_else(|| "—".into()))}
                     {row("Fix time", pos.as_ref().map(|p| format!("{} ({} ago)", format::clock(p.ts_ms), format::age(now - p.ts_ms))).unwrap_or_else(|| "—".into()))}
                     {row("Speed", opt(pos.as_ref().and_then(|p| p.speed).or(st.speed).map(|s| format!("{s:.0}")), " km/h"))}
@@ -82,6 +98,9 @@ pub fn VehiclePanel() -> impl IntoView {
         <Show when=move || ui.selected.with(Option::is_some)>
             <aside class="vehicle-panel" data-testid="vehicle-panel" data-vehicle-id=move || ui.selected.get().unwrap_or_default()>
                 <div class="panel-tools">
+                    {move || ui.selected.get().map(|id| view! {
+                        <crate::alerts::SnoozeSelect kind="vehicle" target=id testid="snooze-vehicle"/>
+                    })}
                     <button class:active=move || ui.follow.get() data-testid="follow-toggle"
                         on:click=move |_| ui.follow.update(|f| *f = !*f)>
                         {move || if ui.follow.get() { "Following" } else { "Follow" }}

@@ -10,7 +10,7 @@ use fleetdash_ipc::{AppStatus, SettingsForm, TopicForm};
 use leptos::prelude::*;
 use serde_json::json;
 
-const KINDS: [&str; 5] = ["position", "status", "info", "alert", "ack"];
+const KINDS: [&str; 6] = ["position", "status", "info", "alert", "ack", "device"];
 
 #[component]
 pub fn SettingsDialog() -> impl IntoView {
@@ -83,6 +83,13 @@ pub fn SettingsDialog() -> impl IntoView {
                     <h4>"Redis"</h4>
                     {text("URL (several = cluster; a stored password shows as “set”; a new one is moved to the OS keyring)", "settings-redis-url", |f| f.redis_url.clone(), |f, v| f.redis_url = v)}
                     {text("Geo keys", "settings-geo-keys", |f| f.geo_keys.clone(), |f, v| f.geo_keys = v)}
+                    <h4>"Alert rules"</h4>
+                    <table class="topics rules" data-testid="settings-rules">
+                        <thead><tr><th>"Rule"</th><th>"On"</th><th>"Severity"</th></tr></thead>
+                        <tbody>
+                            {move || (0..form.with(|f| f.rules.len())).map(|i| rule_row(form, i)).collect_view()}
+                        </tbody>
+                    </table>
                     <h4>"Operator & map"</h4>
                     {text("Operator name", "settings-operator", |f| f.operator.clone(), |f, v| f.operator = v)}
                     {text("Tile URL (https, {z}/{x}/{y}, optional {s} {r}; empty = offline basemap only)", "settings-tile-url", |f| f.tile_url.clone(), |f, v| f.tile_url = v)}
@@ -116,6 +123,26 @@ fn topic_row(form: RwSignal<SettingsForm>, i: usize) -> impl IntoView {
             </select></td>
             <td><input class="mono" prop:value=get(|t| t.fields.clone()) on:input=move |ev| form.update(|s| s.topics[i].fields = event_target_value(&ev))/></td>
             <td><button class="icon-btn" title="Remove" on:click=move |_| form.update(|s| { s.topics.remove(i); })>"✕"</button></td>
+        </tr>
+    }
+}
+
+/// One built-in rule: on/off and severity (issue 12).
+fn rule_row(form: RwSignal<SettingsForm>, i: usize) -> impl IntoView {
+    let name = form.with_untracked(|f| f.rules.get(i).map(|r| r.name.clone()).unwrap_or_default());
+    let label = name.clone();
+    view! {
+        <tr data-testid="settings-rule" data-rule=name>
+            <td>{label}</td>
+            <td><input type="checkbox" data-testid="settings-rule-enabled"
+                prop:checked=move || form.with(|f| f.rules.get(i).is_some_and(|r| r.enabled))
+                on:change=move |ev| form.update(|f| f.rules[i].enabled = event_target_checked(&ev))/></td>
+            <td><select data-testid="settings-rule-severity" on:change=move |ev| form.update(|f| f.rules[i].severity = event_target_value(&ev))>
+                {["info", "warning", "critical"].iter().map(|s| {
+                    let selected = move || form.with(|f| f.rules.get(i).is_some_and(|r| r.severity == *s));
+                    view! { <option value=*s selected=selected>{*s}</option> }
+                }).collect_view()}
+            </select></td>
         </tr>
     }
 }

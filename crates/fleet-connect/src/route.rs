@@ -46,6 +46,7 @@ impl Routes {
                         name: r.topic.clone(),
                         kind: TopicKind::Position,
                         fields: r.fields.clone(),
+                        format: Default::default(),
                     })
                     .with_max_future_skew_ms(max_future_skew_ms),
                 })

@@ -239,7 +239,14 @@ impl AckPublisher {
         for r in rows {
             let (id, key, payload): (i64, String, String) =
                 (r.get("id"), r.get("alert_id"), r.get("payload"));
-            let parsed = serde_json::from_str::<Ack>(&payload);
+            // An ack, or a snooze (issue 12), which travels the same way.
+            let parsed = serde_json::from_str::<Ack>(&payload)
+                .map(|a| a.ts)
+                .or_else(|e| {
+                    serde_json::from_str::<fleet_model::Snooze>(&payload)
+                        .map(|z| z.ts)
+                        .map_err(|_| e)
+                });
             let refused = if let Err(e) = &parsed {
                 format!("invalid payload: {e}")
             } else {
@@ -272,7 +279,7 @@ impl AckPublisher {
             store.dead_letter(id, &refused).await?;
             done.dead.push(DeadLetter {
                 alert_id: key,
-                ack_ts: parsed.ok().map(|a| a.ts),
+                ack_ts: parsed.ok(),
                 error: refused,
             });
         }
@@ -471,6 +478,7 @@ mod tests {
                 name: "acks".into(),
                 kind: TopicKind::Ack,
                 fields: Default::default(),
+                format: Default::default(),
             }],
             batch_max_messages: 100,
             batch_max_ms: 20,

@@ -2,14 +2,16 @@
 //! cluster) fed by the simulator, and a config pointing the real pipeline at it — so a new
 //! user sees a live fleet without installing anything.
 
-use crate::config::{
-    Config, FleetConfig, HistoryConfig, KafkaConfig, StartFrom, StoreConfig, default_topics,
-};
+use crate::config::{Config, FleetConfig, HistoryConfig, KafkaConfig, StartFrom, StoreConfig};
 use crate::sim::{self, SimOptions};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// When the demo's devices change firmware (sim seconds after the start): just after the
+/// telemetry topic's 10-minute drift baseline, so the drift notice follows.
+pub const FIRMWARE_CHANGE_S: f64 = 660.0;
 
 /// Demo errors.
 #[derive(Debug, thiserror::Error)]
@@ -32,18 +34,27 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts the broker, creates the SPEC topics and starts `vehicles` simulated vehicles.
+    /// Starts the broker, creates the topics and starts `vehicles` simulated vehicles.
+    ///
+    /// The demo runs SOCAR's CDC shape (SPEC §8): car and device tables as DMS envelopes,
+    /// device-keyed telemetry, and a firmware change after [`FIRMWARE_CHANGE_S`] that adds
+    /// nested fields — so a new user sees plates, drivers, groups and devices everywhere, and
+    /// a drift notice once the topic's 10-minute baseline has passed.
     pub fn start(vehicles: u32, cancel: CancellationToken) -> Result<Demo, DemoError> {
         let cluster = MockCluster::new(1)?;
-        let topics = default_topics();
+        let topics = sim::cdc_topics();
+        let mut created = std::collections::HashSet::new();
         for t in &topics {
-            cluster.create_topic(&t.name, 3, 1)?;
+            if created.insert(t.name.clone()) {
+                cluster.create_topic(&t.name, 3, 1)?;
+            }
         }
         let brokers = cluster.bootstrap_servers();
         let dir = tempfile::Builder::new()
             .prefix("fleetdash-demo-")
             .tempdir()?;
         let mut kafka = KafkaConfig::with_brokers(&brokers);
+        kafka.topics = topics;
         kafka.start = StartFrom::Earliest;
         kafka.group_id = Some("fleetdash-demo".into());
         let config = Config {
@@ -66,6 +77,11 @@ impl Demo {
             rate_hz: 1.0,
             duration: Duration::ZERO,
             seed: 7,
+            topics: sim::SimTopics::cdc(),
+            cdc: Some(sim::CdcOptions {
+                firmware_change_s: Some(FIRMWARE_CHANGE_S),
+                devices_per_car: None,
+            }),
             ..SimOptions::default()
         };
         let sim = tokio::spawn(async move {

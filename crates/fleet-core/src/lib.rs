@@ -5,6 +5,7 @@
 //! `fleetctl` and the tests exercise exactly what the desktop app runs.
 
 pub mod acks;
+pub mod bulk_ack;
 pub mod config;
 pub mod decode;
 pub mod demo;

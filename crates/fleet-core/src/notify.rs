@@ -166,9 +166,15 @@ fn single(a: &Alert, kind: NoticeKind) -> Notice {
     let title = match kind {
         NoticeKind::Escalated => format!(
             "ESCALATED: {} on {} still unacknowledged",
-            a.rule, a.vehicle
+            a.rule,
+            a.vehicle_label()
         ),
-        _ => format!("{}: {} on {}", a.severity.as_str(), a.rule, a.vehicle),
+        _ => format!(
+            "{}: {} on {}",
+            a.severity.as_str(),
+            a.rule,
+            a.vehicle_label()
+        ),
     };
     Notice {
         kind,
@@ -390,5 +396,16 @@ mod tests {
         assert_eq!(n.step(&future, 100_000)[0].kind, NoticeKind::Raised);
         assert!(n.step(&future, 559_999).is_empty());
         assert_eq!(n.step(&future, 560_000)[0].kind, NoticeKind::Escalated);
+    }
+
+    /// SPEC §8: a notification names the car as people know it, by plate too.
+    #[test]
+    fn a_notification_names_the_plate_when_known() {
+        let mut n = Notifier::new(60.0);
+        n.step(&[], 0);
+        let mut a = alert("p", Severity::Critical, 1_000);
+        a.plate = Some("12가3456".into());
+        let shown = n.step(&[a], 2_000);
+        assert_eq!(shown[0].title, "critical: overspeed on car-p (12가3456)");
     }
 }

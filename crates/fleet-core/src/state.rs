@@ -22,6 +22,39 @@ pub struct VehicleState {
     pub first_seen_ms: i64,
 }
 
+/// `known` with the columns `update` carried (see [`LiveFleet::apply_info`]); `extra` fields
+/// merge key by key.
+pub fn merge_info(mut known: VehicleInfo, update: &VehicleInfo) -> VehicleInfo {
+    fn col(known: &mut Option<String>, update: &Option<String>) {
+        match update.as_deref() {
+            None => {}
+            Some("") => *known = None,
+            Some(s) => *known = Some(s.to_string()),
+        }
+    }
+    col(&mut known.plate, &update.plate);
+    col(&mut known.model, &update.model);
+    col(&mut known.driver, &update.driver);
+    col(&mut known.group, &update.group);
+    known.extra = merge_extra(&known.extra, &update.extra);
+    known
+}
+
+/// Merges two flattened JSON objects (text); the update's keys win.
+fn merge_extra(known: &str, update: &str) -> String {
+    type Obj = serde_json::Map<String, serde_json::Value>;
+    let parse = |t: &str| serde_json::from_str::<Obj>(t).unwrap_or_default();
+    if known.is_empty() || known == "{}" {
+        return update.to_string();
+    }
+    if update.is_empty() || update == "{}" {
+        return known.to_string();
+    }
+    let mut out = parse(known);
+    out.extend(parse(update));
+    serde_json::to_string(&out).unwrap_or_else(|_| update.to_string())
+}
+
 /// How recent another source's fix must be to lend its speed and heading (ms).
 const CARRY_OVER_MS: i64 = 10_000;
 
@@ -155,9 +188,30 @@ impl LiveFleet {
             .collect()
     }
 
-    /// Removes a vehicle from the live state.
-    pub fn remove(&mut self, id: &str) {
-        self.vehicles.remove(id);
+    /// Removes a vehicle from the live state, returning what was known of it.
+    pub fn remove(&mut self, id: &str) -> Option<VehicleState> {
+        self.vehicles.remove(id)
+    }
+
+    /// Hands what was known under `from` (an unmapped device) over to vehicle `to` (SPEC §8):
+    /// the newer position and status win, metadata already known for `to` stays. Returns
+    /// whether `from` was known.
+    pub fn reattribute(&mut self, from: &str, to: &str, now_ms: i64) -> bool {
+        let Some(old) = self.vehicles.remove(from) else {
+            return false;
+        };
+        if let Some(mut p) = old.position {
+            p.vehicle = to.to_string();
+            self.apply_position(&p, now_ms);
+        }
+        if let Some(mut s) = old.status {
+            s.vehicle = to.to_string();
+            self.apply_status(&s, now_ms);
+        }
+        let (v, _) = self.entry(to, now_ms);
+        v.first_seen_ms = v.first_seen_ms.min(old.first_seen_ms);
+        v.last_seen_ms = v.last_seen_ms.max(old.last_seen_ms);
+        true
     }
 
     /// Seeds a vehicle from the cache (not counted as seen now).
@@ -228,13 +282,31 @@ impl LiveFleet {
         )
     }
 
-    /// Sets metadata.
+    /// Merges metadata column by column (SPEC §8: several info topics, newest wins): a column
+    /// the message carried replaces the known one (`Some("")` clears it), a column it did not
+    /// carry stays.
     pub fn apply_info(&mut self, i: &VehicleInfo, now_ms: i64) -> Applied {
         let (v, new_vehicle) = self.entry(&i.vehicle, now_ms);
-        v.info = Some(i.clone());
+        v.info = Some(match v.info.take() {
+            Some(known) => merge_info(known, i),
+            None => merge_info(
+                VehicleInfo {
+                    vehicle: i.vehicle.clone(),
+                    ..Default::default()
+                },
+                i,
+            ),
+        });
         Applied {
             new_vehicle,
             changed: true,
+        }
+    }
+
+    /// Forgets a vehicle's metadata (its record was deleted upstream).
+    pub fn delete_info(&mut self, id: &str) {
+        if let Some(v) = self.vehicles.get_mut(id) {
+            v.info = None;
         }
     }
 
@@ -349,6 +421,49 @@ mod tests {
             heading: None,
             source: src,
         }
+    }
+
+    /// SPEC §8: info topics merge column by column; `Some("")` clears, `None` keeps.
+    #[test]
+    fn info_merges_column_by_column() {
+        let mut f = LiveFleet::new(60.0);
+        let info = |plate: Option<&str>, driver: Option<&str>, extra: &str| VehicleInfo {
+            vehicle: "v".into(),
+            plate: plate.map(Into::into),
+            driver: driver.map(Into::into),
+            extra: extra.into(),
+            ..Default::default()
+        };
+        f.apply_info(&info(Some("12가3456"), None, r#"{"year":2024}"#), 1);
+        f.apply_info(&info(None, Some("Kim"), r#"{"seats":5}"#), 2);
+        let got = f.vehicle("v").unwrap().info.clone().unwrap();
+        assert_eq!(got.plate.as_deref(), Some("12가3456"));
+        assert_eq!(got.driver.as_deref(), Some("Kim"));
+        let extra: serde_json::Value = serde_json::from_str(&got.extra).unwrap();
+        assert_eq!(extra, serde_json::json!({"seats": 5, "year": 2024}));
+        f.apply_info(&info(None, Some(""), "{}"), 3);
+        let got = f.vehicle("v").unwrap().info.clone().unwrap();
+        assert_eq!(got.driver, None, "cleared");
+        assert_eq!(got.plate.as_deref(), Some("12가3456"), "kept");
+        f.delete_info("v");
+        assert!(f.vehicle("v").unwrap().info.is_none());
+    }
+
+    /// What an unmapped device reported moves to its vehicle; the newer fix wins.
+    #[test]
+    fn reattribute_moves_a_device_to_its_vehicle() {
+        let mut f = LiveFleet::new(60.0);
+        let mut dev = p(Source::Kafka, 200);
+        dev.vehicle = "D1".into();
+        f.apply_position(&dev, 10);
+        f.apply_position(&p(Source::Kafka, 100), 20);
+        assert!(f.reattribute("D1", "v", 30));
+        assert!(f.vehicle("D1").is_none());
+        let v = f.vehicle("v").unwrap();
+        assert_eq!(v.position.as_ref().unwrap().ts_ms, 200);
+        assert_eq!(v.position.as_ref().unwrap().vehicle, "v");
+        assert_eq!(v.first_seen_ms, 10);
+        assert!(!f.reattribute("D1", "v", 40), "nothing left to move");
     }
 
     #[test]

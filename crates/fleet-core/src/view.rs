@@ -13,7 +13,7 @@ pub const MAX_DOTS: usize = 4000;
 /// At or beyond this zoom level dots are always sent (a street-level view).
 pub const DOTS_ZOOM: f64 = 15.0;
 /// Speed (km/h) above which a vehicle counts as moving.
-const MOVING_KMH: f64 = 3.0;
+pub const MOVING_KMH: f64 = 3.0;
 /// Seconds of rate history for the sparkline.
 const HISTORY: usize = 60;
 
@@ -65,16 +65,44 @@ pub struct FrameInput<'a> {
     /// The counters bar from another fleet, with the wall clock they were read at: a replay
     /// draws the fleet as it was but keeps the counters (and their sparkline) live.
     pub live_counters: Option<(FleetCounters, i64)>,
+    /// Only vehicles of this group (`group-filter`, SPEC §8): the map and the vehicle
+    /// counters show that group alone.
+    pub group: Option<&'a str>,
+}
+
+/// Whether `v` belongs to `group` (`None` = every vehicle does).
+pub fn in_group(v: &Live, group: Option<&str>) -> bool {
+    group.is_none_or(|g| v.info.as_ref().and_then(|i| i.group.as_deref()) == Some(g))
+}
+
+/// Every group the live fleet's metadata names, sorted (the `group-filter` choices).
+pub fn groups(fleet: &LiveFleet) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> = fleet
+        .vehicles()
+        .filter_map(|(_, v)| v.info.as_ref().and_then(|i| i.group.as_deref()))
+        .collect();
+    set.into_iter().map(str::to_string).collect()
 }
 
 impl FrameBuilder {
     /// Builds the next frame.
     pub fn build(&mut self, fleet: &LiveFleet, input: FrameInput<'_>) -> Frame {
         let now = input.now_ms;
-        let (counters, wall_ms) = input
+        let (mut counters, wall_ms) = input
             .live_counters
             .clone()
             .unwrap_or_else(|| (fleet.counters(now), now));
+        if let Some(g) = input.group {
+            let (mut total, mut stale) = (0, 0);
+            for (_, v) in fleet.vehicles().filter(|(_, v)| in_group(v, Some(g))) {
+                total += 1;
+                stale += u64::from(fleet.is_stale(v, now));
+            }
+            counters.group = Some(g.to_string());
+            counters.vehicles_total = total;
+            counters.vehicles_stale = stale;
+            counters.vehicles_online = total - stale;
+        }
         let sec = wall_ms.div_euclid(1000);
         if sec != self.last_history_sec {
             self.last_history_sec = sec;
@@ -88,6 +116,7 @@ impl FrameBuilder {
         for (id, v) in fleet.vehicles() {
             if let Some(p) = &v.position
                 && vp.contains(p.lat, p.lng)
+                && in_group(v, input.group)
             {
                 visible.push((id, v, p.lat, p.lng));
             }
@@ -137,6 +166,9 @@ impl FrameBuilder {
             selected,
             alerts: input.alerts,
             open_alerts: input.open_alerts,
+            // The shell adds the groups with the alerts (src-tauri/src/stream.rs).
+            alert_groups: None,
+            snoozes: None,
             demo: input.demo,
             rate_history: self.rate_history.iter().copied().collect(),
             // The shell fills it in from the cache (src-tauri/src/stream.rs).
@@ -188,13 +220,14 @@ fn cluster(
 }
 
 /// Vehicles whose id or plate contains `q` (case-insensitive), exact matches first.
-pub fn search(fleet: &LiveFleet, q: &str, limit: usize) -> Vec<SearchHit> {
+pub fn search(fleet: &LiveFleet, q: &str, limit: usize, group: Option<&str>) -> Vec<SearchHit> {
     let q = q.trim().to_lowercase();
     if q.is_empty() {
         return Vec::new();
     }
     let mut hits: Vec<(bool, SearchHit)> = fleet
         .vehicles()
+        .filter(|(_, v)| in_group(v, group))
         .filter_map(|(id, v)| {
             let plate = v.info.as_ref().and_then(|i| i.plate.clone());
             let idl = id.to_lowercase();
@@ -259,6 +292,7 @@ mod tests {
             demo: false,
             now_ms: 2000,
             live_counters: None,
+            group: None,
         }
     }
 
@@ -310,13 +344,44 @@ mod tests {
     #[test]
     fn search_by_id_and_plate() {
         let f = fleet(50);
-        assert_eq!(search(&f, "12가3456", 10)[0].id, "car-00007");
-        assert_eq!(search(&f, "CAR-0001", 20).len(), 10);
+        assert_eq!(search(&f, "12가3456", 10, None)[0].id, "car-00007");
+        assert_eq!(search(&f, "CAR-0001", 20, None).len(), 10);
         assert_eq!(
-            search(&f, "car-00001", 20)[0].id,
+            search(&f, "car-00001", 20, None)[0].id,
             "car-00001",
             "exact match first"
         );
-        assert!(search(&f, "  ", 10).is_empty());
+        assert!(search(&f, "  ", 10, None).is_empty());
+    }
+
+    /// SPEC §8 `group-filter`: the map, the vehicle counters and search show one group.
+    #[test]
+    fn a_group_narrows_the_map_the_counters_and_search() {
+        let mut f = fleet(50);
+        for i in [3, 7, 9] {
+            f.apply_info(
+                &VehicleInfo {
+                    vehicle: format!("car-{i:05}"),
+                    group: Some("gangnam".into()),
+                    ..Default::default()
+                },
+                1000,
+            );
+        }
+        assert_eq!(groups(&f), vec!["gangnam".to_string()]);
+        let none = HashSet::new();
+        let mut inp = input(Viewport::WORLD, &none);
+        inp.group = Some("gangnam");
+        inp.viewport.zoom = 16.0;
+        let fr = FrameBuilder::default().build(&f, inp);
+        let mut ids: Vec<&str> = fr.dots.iter().map(|d| d.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["car-00003", "car-00007", "car-00009"]);
+        assert_eq!(fr.counters.vehicles_total, 3);
+        assert_eq!(fr.counters.group.as_deref(), Some("gangnam"));
+        assert_eq!(search(&f, "car-0000", 20, Some("gangnam")).len(), 3);
+        let all = FrameBuilder::default().build(&f, input(Viewport::WORLD, &none));
+        assert_eq!(all.counters.vehicles_total, 50);
+        assert_eq!(all.counters.group, None);
     }
 }

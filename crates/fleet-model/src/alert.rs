@@ -91,6 +91,10 @@ pub struct Alert {
     pub ack_note: Option<String>,
     /// When it was resolved.
     pub resolved_ms: Option<i64>,
+    /// The vehicle's plate, when its metadata is known (SPEC §8: shown next to the id). Not
+    /// part of the alert: filled in when alerts are read for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<String>,
 }
 
 impl Alert {
@@ -115,6 +119,15 @@ impl Alert {
             acked_ms: None,
             ack_note: None,
             resolved_ms: None,
+            plate: None,
+        }
+    }
+
+    /// `vehicle (plate)` when the plate is known, else the id: how people name the car.
+    pub fn vehicle_label(&self) -> String {
+        match self.plate.as_deref() {
+            Some(p) if !p.is_empty() => format!("{} ({p})", self.vehicle),
+            _ => self.vehicle.clone(),
         }
     }
 
@@ -126,6 +139,20 @@ impl Alert {
             && self.state == AlertState::Open
             && now_ms - self.ts_ms >= escalate_after_ms
     }
+}
+
+/// One rule's open alerts in the feed (issue 12: the feed grouped by rule, so a flood of one
+/// rule is one line with a count, acknowledged in one go).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertGroup {
+    /// The rule.
+    pub rule: String,
+    /// Its open alerts through the feed's filter.
+    pub open: u64,
+    /// When the newest of them was raised (ms).
+    pub newest_ms: i64,
+    /// The highest severity among them.
+    pub severity: Severity,
 }
 
 /// Which alerts the feed shows; every field narrows it, `None`/empty = any.
@@ -140,6 +167,9 @@ pub struct AlertFilter {
     pub state: Option<AlertState>,
     /// Only vehicles whose id contains this text (case-insensitive).
     pub vehicle: Option<String>,
+    /// Only vehicles of this group (SPEC §8 `group-filter`); applied by the cache, which
+    /// knows each vehicle's group ([`AlertFilter::matches`] cannot).
+    pub group: Option<String>,
 }
 
 impl AlertFilter {
@@ -149,6 +179,7 @@ impl AlertFilter {
             && self.rule.is_none()
             && self.state.is_none()
             && self.vehicle.as_deref().is_none_or(str::is_empty)
+            && self.group.as_deref().is_none_or(str::is_empty)
     }
 
     /// Whether `a` passes (the cache applies the same test in SQL; this one is for tests and
@@ -176,6 +207,59 @@ pub struct Ack {
     pub note: String,
     /// When (ms epoch).
     pub ts: i64,
+}
+
+/// What a snooze silences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnoozeKind {
+    /// Every alert of a rule.
+    Rule,
+    /// Every alert of a vehicle.
+    Vehicle,
+}
+
+impl SnoozeKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnoozeKind::Rule => "rule",
+            SnoozeKind::Vehicle => "vehicle",
+        }
+    }
+
+    /// The inverse of [`SnoozeKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rule" => Some(SnoozeKind::Rule),
+            "vehicle" => Some(SnoozeKind::Vehicle),
+            _ => None,
+        }
+    }
+}
+
+/// A snooze (issue 12 §8): a rule's or a vehicle's open alerts leave the feed and raise no
+/// notification until `until`. Published on the ack topic like an acknowledgement (keyed
+/// [`Snooze::key`]), so every desk snoozes alike; `until <= ts` lifts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snooze {
+    /// A rule or a vehicle.
+    pub snooze: SnoozeKind,
+    /// The rule name or the vehicle id.
+    pub target: String,
+    /// Until when (ms epoch).
+    pub until: i64,
+    /// Who snoozed it.
+    pub operator: String,
+    /// When (ms epoch); the newest snooze of a target wins.
+    pub ts: i64,
+}
+
+impl Snooze {
+    /// The Kafka key: one per target, so a compacted ack topic keeps the latest.
+    pub fn key(&self) -> String {
+        format!("snooze:{}:{}", self.snooze.as_str(), self.target)
+    }
 }
 
 /// Deterministic alert id: the same rule, vehicle and triggering event time give the same id
@@ -225,6 +309,7 @@ mod tests {
             acked_ms: None,
             ack_note: None,
             resolved_ms: None,
+            plate: None,
         }
     }
 

@@ -55,6 +55,10 @@ pub struct TopicCounters {
 /// The live counters bar.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FleetCounters {
+    /// The group the vehicle counts are narrowed to (`group-filter`), if any; the message
+    /// rates, lag and rejections stay the whole pipeline's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Every vehicle ever seen.
     pub vehicles_total: u64,
     /// Vehicles heard from within the stale threshold.

@@ -9,7 +9,9 @@ pub mod history;
 pub mod sample;
 pub mod ui;
 
-pub use alert::{Ack, Alert, AlertFilter, AlertState, Severity, alert_id};
+pub use alert::{
+    Ack, Alert, AlertFilter, AlertGroup, AlertState, Severity, Snooze, SnoozeKind, alert_id,
+};
 pub use counters::{ConnState, FleetCounters, PartitionLag, TopicCounters};
 pub use history::{HistoryAlert, StatusPoint, TrackPoint, VehicleHistory};
 pub use sample::{

@@ -19,6 +19,8 @@ pub enum TopicKind {
     Alert,
     /// alert acknowledgements from every operator.
     Ack,
+    /// device → vehicle mapping (SPEC §8): telemetry keyed by a device id lands on its vehicle.
+    Device,
 }
 
 impl TopicKind {
@@ -30,6 +32,7 @@ impl TopicKind {
             TopicKind::Info => "info",
             TopicKind::Alert => "alert",
             TopicKind::Ack => "ack",
+            TopicKind::Device => "device",
         }
     }
 }

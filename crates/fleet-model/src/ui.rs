@@ -117,6 +117,12 @@ pub struct Frame {
     pub alerts: Option<Vec<Alert>>,
     /// Open (unacknowledged) alerts in total.
     pub open_alerts: u64,
+    /// The feed's open alerts per rule, sent with `alerts` (same filter, same timing).
+    #[serde(default)]
+    pub alert_groups: Option<Vec<crate::AlertGroup>>,
+    /// Snoozes running now, sent with `alerts`.
+    #[serde(default)]
+    pub snoozes: Option<Vec<crate::Snooze>>,
     /// Running the embedded demo (show the banner).
     pub demo: bool,
     /// Messages per second over the last minute, one value per second (sparkline).

@@ -52,6 +52,8 @@ pub enum Command {
     Connect(ConnectArgs),
     /// The schema registry: every field path seen per topic, its type, counts and an example.
     Fields(FieldsArgs),
+    /// Vehicles in the cache with their metadata, devices, last position and state.
+    Vehicles(VehiclesArgs),
 }
 
 impl Command {
@@ -75,6 +77,7 @@ impl Command {
             Command::Check(a) => a.json,
             Command::Connect(a) => a.json,
             Command::Fields(a) => a.json,
+            Command::Vehicles(a) => a.json,
             Command::Bench(BenchCommand::Connect(a)) => a.json,
         }
     }
@@ -119,6 +122,15 @@ pub struct SimArgs {
     /// Extra librdkafka producer property `KEY=VALUE` (repeatable).
     #[arg(long = "property", value_parser = parse_kv)]
     pub properties: Vec<(String, String)>,
+    /// SOCAR's CDC shape: `carinfo` and `deviceinfo` as AWS DMS envelopes, two or three
+    /// devices per car, device-keyed telemetry (position and status in one message) on
+    /// `cars.telemetry.json`.
+    #[arg(long)]
+    pub cdc: bool,
+    /// With `--cdc`: the devices' firmware changes this many sim seconds after the start and
+    /// telemetry gains nested fields (`tpms.*`, `adas.*`).
+    #[arg(long, requires = "cdc")]
+    pub firmware_change: Option<f64>,
     /// Print counts per topic as JSON at the end.
     #[arg(long)]
     pub json: bool,
@@ -150,6 +162,22 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "SECS")]
     pub idle_exit: Option<f64>,
     /// Print a JSON summary at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fleetctl vehicles`
+#[derive(Args, Debug)]
+pub struct VehiclesArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only vehicles of this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Only vehicles whose id or plate contains this (case-insensitive).
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Print the list as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -421,6 +449,10 @@ pub struct BenchIngestArgs {
     /// Repetitions (medians are reported).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Also ingest SOCAR's CDC shape (DMS car and device tables, 3 devices per car,
+    /// device-keyed telemetry, drift registry, 10 threshold rules) in the same runs.
+    #[arg(long)]
+    pub cdc: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

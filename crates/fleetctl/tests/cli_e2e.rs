@@ -95,7 +95,7 @@ fn empty_cache_stats_and_export() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "vehicle,ts,time,lat,lng,speed,heading,source"
+        "vehicle,plate,ts,time,lat,lng,speed,heading,source"
     );
     let out = fleetctl()
         .args([

@@ -58,6 +58,20 @@ pub struct SettingsForm {
     pub operator: String,
     /// Raster tile URL template; empty = bundled basemap only.
     pub tile_url: String,
+    /// fleetdash's built-in rules: on/off and severity each (issue 12).
+    #[serde(default)]
+    pub rules: Vec<RuleForm>,
+}
+
+/// One built-in alert rule in the settings view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleForm {
+    /// `headlights_on`, `low_battery`, `low_fuel`, `overspeed`, `harsh_braking`, `stale`.
+    pub name: String,
+    /// Raises alerts.
+    pub enabled: bool,
+    /// `info` | `warning` | `critical`.
+    pub severity: String,
 }
 
 /// Parses `a=b, c=d` into pairs, trimming blanks; `None` names the first malformed entry.

@@ -122,9 +122,44 @@ pub struct TopicConfig {
     /// What it carries.
     pub kind: TopicKind,
     /// Field name → JSON path (dotted) or `$key` for the message key. Missing entries take the
-    /// kind's defaults (see [`default_fields`]).
+    /// kind's defaults (see [`default_fields`]); position and status topics also take
+    /// `device` ([`optional_fields`]).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// How each message is wrapped: plain JSON, or an AWS DMS change envelope (SPEC §8).
+    #[serde(default, skip_serializing_if = "TopicFormat::is_plain")]
+    pub format: TopicFormat,
+}
+
+impl TopicConfig {
+    /// A plain-JSON topic of `kind` with the kind's default fields.
+    pub fn new(name: impl Into<String>, kind: TopicKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            fields: BTreeMap::new(),
+            format: TopicFormat::Plain,
+        }
+    }
+}
+
+/// `format` of a topic (SPEC §8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicFormat {
+    /// The message is the record.
+    #[default]
+    Plain,
+    /// AWS DMS: `{"data": {…}, "metadata": {"operation": "load"|"insert"|"update"|"delete"}}`;
+    /// fields are read inside `data`, and `delete` removes the record.
+    Dms,
+}
+
+impl TopicFormat {
+    /// True for plain JSON (the default, not written out).
+    pub fn is_plain(&self) -> bool {
+        *self == TopicFormat::Plain
+    }
 }
 
 /// Redis URL(s): one URL, or several for a Redis Cluster.
@@ -345,6 +380,16 @@ pub fn default_fields(kind: TopicKind) -> &'static [(&'static str, &'static str)
             ("note", "note"),
             ("ts", "ts"),
         ],
+        TopicKind::Device => &[("id", "$key"), ("vehicle", "vehicle")],
+    }
+}
+
+/// Fields a kind understands that have no default: `device` on telemetry (SPEC §8) names the
+/// device id the message is keyed by; without it the message's id is the vehicle's.
+pub fn optional_fields(kind: TopicKind) -> &'static [&'static str] {
+    match kind {
+        TopicKind::Position | TopicKind::Status => &["device"],
+        _ => &[],
     }
 }
 
@@ -358,11 +403,7 @@ pub fn default_topics() -> Vec<TopicConfig> {
         ("fleet.alert-acks.json", TopicKind::Ack),
     ]
     .into_iter()
-    .map(|(name, kind)| TopicConfig {
-        name: name.into(),
-        kind,
-        fields: BTreeMap::new(),
-    })
+    .map(|(name, kind)| TopicConfig::new(name, kind))
     .collect()
 }
 

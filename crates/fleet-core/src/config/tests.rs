@@ -250,3 +250,56 @@ fn threshold_rules_are_validated_by_key() {
             .contains("alerts.thresholds[1].name")
     );
 }
+
+/// SPEC §8: a topic may be read as both position and status (one message carries both), in
+/// the same format; any other repetition is a typo and names the key.
+#[test]
+fn a_topic_listed_twice_must_be_one_position_and_one_status() {
+    let two = |a: &str, b: &str, extra: &str| {
+        format!(
+            "[kafka]\nbrokers = \"b:9092\"\n[[kafka.topics]]\nname = \"t\"\nkind = \"{a}\"\n\
+             [[kafka.topics]]\nname = \"t\"\nkind = \"{b}\"\n{extra}"
+        )
+    };
+    let cfg = parse(&two("position", "status", "")).unwrap();
+    assert_eq!(cfg.kafka.unwrap().topics.len(), 2);
+    let e = err(&two("position", "position", ""));
+    assert!(
+        e.contains("kafka.topics[1].name") && e.contains("listed twice"),
+        "{e}"
+    );
+    let e = err(&two("position", "status", "format = \"dms\"\n"));
+    assert!(e.contains("kafka.topics[1].format"), "{e}");
+}
+
+#[test]
+fn dms_format_and_device_fields_parse_and_are_checked() {
+    let cfg = parse(
+        r#"
+[kafka]
+brokers = "b:9092"
+[[kafka.topics]]
+name = "deviceinfo"
+kind = "device"
+format = "dms"
+fields = { id = "device_id", vehicle = "car_id" }
+[[kafka.topics]]
+name = "telemetry"
+kind = "position"
+fields = { device = "device_id", lat = "gps.lat", lng = "gps.lng" }
+"#,
+    )
+    .unwrap();
+    let k = cfg.kafka.unwrap();
+    assert_eq!(k.topics[0].kind, TopicKind::Device);
+    assert_eq!(k.topics[0].format, TopicFormat::Dms);
+    assert_eq!(k.topics[1].fields["device"], "device_id");
+    let e = err(
+        "[kafka]\nbrokers = \"b\"\n[[kafka.topics]]\nname = \"i\"\nkind = \"info\"\nfields = { device = \"d\" }\n",
+    );
+    assert!(e.contains("kafka.topics[0].fields.device"), "{e}");
+    let e = err(
+        "[kafka]\nbrokers = \"b\"\n[[kafka.topics]]\nname = \"i\"\nkind = \"info\"\nformat = \"avro\"\n",
+    );
+    assert!(e.contains("format"), "{e}");
+}

@@ -1,7 +1,7 @@
 //! Semantic checks serde cannot express. Each failure returns `(dotted key, message)`; the
 //! caller adds the file name.
 
-use super::model::{Config, default_fields};
+use super::model::{Config, default_fields, optional_fields};
 
 type Invalid = (String, String);
 
@@ -45,6 +45,36 @@ fn resolve(value: &str) -> Result<Option<String>, Unresolved> {
     Ok(None)
 }
 
+/// A topic may be listed twice when one message carries both a position and a status (SPEC
+/// §8): once as `position`, once as `status`, in the same format. Anything else is a typo.
+fn check_shared_topic(
+    i: usize,
+    first: &super::TopicConfig,
+    t: &super::TopicConfig,
+) -> Result<(), Invalid> {
+    use fleet_model::TopicKind::{Position, Status};
+    let pair = matches!(
+        (first.kind, t.kind),
+        (Position, Status) | (Status, Position)
+    );
+    if !pair {
+        return Err(bad(
+            format!("kafka.topics[{i}].name"),
+            format!(
+                "topic `{}` is listed twice; only a `position` and a `status` entry may share a topic",
+                t.name
+            ),
+        ));
+    }
+    if first.format != t.format {
+        return Err(bad(
+            format!("kafka.topics[{i}].format"),
+            format!("topic `{}` is listed twice with different formats", t.name),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates `cfg` and resolves secret references (`env:NAME`, `keyring:NAME`) in Kafka
 /// properties and the Redis password.
 pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
@@ -79,21 +109,24 @@ pub(super) fn validate(cfg: &mut Config) -> Result<(), Invalid> {
         if k.topics.is_empty() {
             return Err(bad("kafka.topics", "must list at least one topic"));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: std::collections::HashMap<&str, &super::TopicConfig> =
+            std::collections::HashMap::new();
         for (i, t) in k.topics.iter().enumerate() {
             if t.name.trim().is_empty() {
                 return Err(bad(format!("kafka.topics[{i}].name"), "must not be empty"));
             }
-            if !seen.insert(t.name.clone()) {
-                return Err(bad(
-                    format!("kafka.topics[{i}].name"),
-                    format!("topic `{}` is listed twice", t.name),
-                ));
+            if let Some(first) = seen.insert(&t.name, t) {
+                check_shared_topic(i, first, t)?;
             }
             let known = default_fields(t.kind);
+            let optional = optional_fields(t.kind);
             for (field, path) in &t.fields {
-                if !known.iter().any(|(f, _)| f == field) {
-                    let names: Vec<_> = known.iter().map(|(f, _)| *f).collect();
+                if !known.iter().any(|(f, _)| f == field) && !optional.contains(&field.as_str()) {
+                    let names: Vec<_> = known
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .chain(optional.iter().copied())
+                        .collect();
                     return Err(bad(
                         format!("kafka.topics[{i}].fields.{field}"),
                         format!(

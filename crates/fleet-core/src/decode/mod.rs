@@ -3,12 +3,15 @@
 //! Pure and allocation-light; never panics on input. Every rejection carries a
 //! [`RejectReason`] so the quarantine can say why (SPEC §2).
 
+pub mod dms;
 pub mod json;
+mod snooze;
 pub mod ts;
 
-use crate::config::{TopicConfig, default_fields};
+use crate::config::{TopicConfig, TopicFormat, default_fields, optional_fields};
+use dms::DmsOp;
 use fleet_model::{
-    Ack, Alert, AlertState, PositionSample, RejectReason, Severity, Source, StatusFields,
+    Ack, Alert, AlertState, PositionSample, RejectReason, Severity, Snooze, Source, StatusFields,
     StatusSample, TopicKind, VehicleInfo,
 };
 use json::{FieldPath, as_f64, as_switch, as_text, flatten};
@@ -88,14 +91,30 @@ pub enum Decoded {
     Position(PositionSample),
     /// A status message.
     Status(StatusSample),
-    /// Vehicle metadata.
+    /// Vehicle metadata: columns the message carried as null are `Some("")` (cleared), columns
+    /// it did not carry are `None` (kept): info topics merge column by column (SPEC §8).
     Info(VehicleInfo),
+    /// The vehicle's record was deleted upstream (a DMS `delete`).
+    InfoDelete(String),
+    /// A device → vehicle mapping, or its removal (`vehicle: None`).
+    Device(DeviceMapping),
     /// An upstream alert (or an upstream resolution when `state` says so).
     Alert(Alert),
     /// An acknowledgement.
     Ack(Ack),
+    /// A snooze, read from the ack topic.
+    Snooze(Snooze),
     /// A null payload on a compacted topic: nothing to do, not an error.
     Tombstone,
+}
+
+/// One row of a `device` topic (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceMapping {
+    /// The device id telemetry is keyed by.
+    pub device: String,
+    /// Its vehicle; `None` when the mapping was deleted.
+    pub vehicle: Option<String>,
 }
 
 /// Why a message could not be used.
@@ -120,6 +139,12 @@ pub struct Decoder {
     kind: TopicKind,
     paths: Vec<(&'static str, FieldPath)>,
     max_future_skew_ms: i64,
+    format: TopicFormat,
+    /// `fields.device`: the message is keyed by this device id, not by a vehicle id.
+    device: Option<FieldPath>,
+    /// The topic is also read by a decoder of the other telemetry kind (SPEC §8): a message
+    /// that carries nothing of this kind is not an error here.
+    shared: bool,
 }
 
 impl Decoder {
@@ -136,11 +161,31 @@ impl Decoder {
                 (*name, FieldPath::parse(spec))
             })
             .collect();
+        let device = optional_fields(topic.kind)
+            .iter()
+            .find(|n| **n == "device")
+            .and_then(|n| topic.fields.get(*n))
+            .map(|spec| FieldPath::parse(spec));
         Self {
             kind: topic.kind,
             paths,
             max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
+            format: topic.format,
+            device,
+            shared: false,
         }
+    }
+
+    /// Marks the topic as read by a `position` and a `status` decoder both.
+    pub fn with_shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Whether the ids this decoder yields are device ids (`fields.device`), to be mapped to
+    /// their vehicles by the engine.
+    pub fn device_keyed(&self) -> bool {
+        self.device.is_some()
     }
 
     /// Sets how far ahead of the local clock a timestamp may be (`fleet.max_future_skew_s`).
@@ -166,6 +211,10 @@ impl Decoder {
 
     fn get<'a>(&self, name: &str, obj: &'a Map<String, Value>) -> Option<&'a Value> {
         self.path(name).lookup(obj)
+    }
+
+    fn absent(&self, name: &str, obj: &Map<String, Value>) -> bool {
+        self.get(name, obj).is_none_or(Value::is_null)
     }
 
     /// The text of a field, or of the key when the field is mapped to `$key` (or absent and
@@ -223,12 +272,22 @@ impl Decoder {
             Err(r) => return (Err(r), None),
         };
         let shape = crate::schema::shape_hash(&obj);
+        let obj = match self.format {
+            TopicFormat::Plain => obj,
+            TopicFormat::Dms => match dms::unwrap(obj) {
+                Ok((data, DmsOp::Upsert)) => data,
+                Ok((data, DmsOp::Delete)) => return (self.deleted(&data, key), Some(shape)),
+                Ok((_, DmsOp::Control)) => return (Ok(Decoded::Tombstone), Some(shape)),
+                Err(r) => return (Err(r), Some(shape)),
+            },
+        };
         let decoded = match self.kind {
             TopicKind::Position => self.position(&obj, key, &msg, now_ms),
             TopicKind::Status => self.status(&obj, key, &msg, now_ms),
             TopicKind::Info => self.info(&obj, key),
             TopicKind::Alert => self.alert(&obj, key, &msg, now_ms),
             TopicKind::Ack => self.ack(&obj, key, &msg, now_ms),
+            TopicKind::Device => self.device(&obj, key),
         };
         (decoded, Some(shape))
     }
@@ -242,7 +301,7 @@ impl Decoder {
     ) -> Result<Option<(Map<String, Value>, Option<&'a str>)>, Rejection> {
         let Some(payload) = msg.payload else {
             return match self.kind {
-                TopicKind::Info | TopicKind::Ack | TopicKind::Alert => Ok(None),
+                TopicKind::Info | TopicKind::Ack | TopicKind::Alert | TopicKind::Device => Ok(None),
                 _ => Err(reject(RejectReason::NotJson, "empty (null) payload")),
             };
         };
@@ -280,8 +339,17 @@ impl Decoder {
         Ok(Some((obj, key)))
     }
 
+    /// The record's id: the vehicle's, or on a device-keyed topic the device's.
     fn vehicle_id(&self, obj: &Map<String, Value>, key: Option<&str>) -> Result<String, Rejection> {
-        let id = self.text_or_key("id", obj, key).ok_or_else(|| {
+        let id = match &self.device {
+            Some(FieldPath::Key) => key.map(str::to_string),
+            Some(p) => p
+                .lookup(obj)
+                .and_then(as_text)
+                .or_else(|| key.map(str::to_string)),
+            None => self.text_or_key("id", obj, key),
+        };
+        let id = id.ok_or_else(|| {
             reject(
                 RejectReason::MissingId,
                 "no vehicle id in key or mapped field",
@@ -340,6 +408,10 @@ impl Decoder {
         msg: &RawMessage,
         now_ms: i64,
     ) -> Result<Decoded, Rejection> {
+        if self.shared && self.absent("lat", obj) && self.absent("lng", obj) {
+            // A status-only message on a topic that carries both (SPEC §8).
+            return Ok(Decoded::Tombstone);
+        }
         let vehicle = self.vehicle_id(obj, key)?;
         let lat = self.coordinate("lat", obj, 90.0, RejectReason::LatOutOfRange)?;
         let lng = self.coordinate("lng", obj, 180.0, RejectReason::LngOutOfRange)?;
@@ -368,6 +440,14 @@ impl Decoder {
         msg: &RawMessage,
         now_ms: i64,
     ) -> Result<Decoded, Rejection> {
+        if self.shared
+            && ["engine", "doors", "headlights", "fuel", "battery"]
+                .iter()
+                .all(|n| self.absent(n, obj))
+        {
+            // A position-only message on a topic that carries both (SPEC §8).
+            return Ok(Decoded::Tombstone);
+        }
         let vehicle = self.vehicle_id(obj, key)?;
         let ts_ms = self.timestamp(obj, msg, now_ms)?;
         let switch = |name: &str| self.get(name, obj).and_then(as_switch);
@@ -389,7 +469,11 @@ impl Decoder {
 
     fn info(&self, obj: &Map<String, Value>, key: Option<&str>) -> Result<Decoded, Rejection> {
         let vehicle = self.vehicle_id(obj, key)?;
-        let text = |name: &str| self.get(name, obj).and_then(as_text);
+        // Present as null clears the column (`Some("")`); absent keeps it (`None`).
+        let text = |name: &str| match self.get(name, obj) {
+            Some(Value::Null) => Some(String::new()),
+            v => v.and_then(as_text),
+        };
         let mut extra = flatten(obj);
         for name in ["plate", "model", "driver", "group"] {
             if let FieldPath::Path { full, .. } = self.path(name) {
@@ -460,6 +544,7 @@ impl Decoder {
             acked_ms: None,
             ack_note: None,
             resolved_ms: resolved.then_some(ts_ms),
+            plate: None,
         }))
     }
 
@@ -470,6 +555,9 @@ impl Decoder {
         msg: &RawMessage,
         now_ms: i64,
     ) -> Result<Decoded, Rejection> {
+        if let Some(kind) = obj.get("snooze") {
+            return self.snooze(kind, obj, msg, now_ms);
+        }
         let alert_id = self.text_or_key("alert_id", obj, key).ok_or_else(|| {
             reject(
                 RejectReason::MissingId,
@@ -502,6 +590,8 @@ fn short(v: &Value) -> String {
     }
 }
 
+#[cfg(test)]
+mod dms_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

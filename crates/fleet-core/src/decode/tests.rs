@@ -9,6 +9,7 @@ fn decoder(kind: TopicKind, fields: &[(&str, &str)]) -> Decoder {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<BTreeMap<_, _>>(),
+        format: Default::default(),
     })
 }
 

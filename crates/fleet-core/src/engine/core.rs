@@ -51,6 +51,8 @@ pub(super) struct Core {
     pub(super) schema: crate::schema::Registry,
     /// The lag panel and stuck partitions.
     pub(super) lag: super::lag::LagTracker,
+    /// Device → vehicle mapping (SPEC §8).
+    pub(super) devices: super::devices::Devices,
 }
 
 impl Core {
@@ -93,6 +95,7 @@ impl Core {
                 r.forget(id);
             }
             live.remove(id);
+            self.devices.forget(id);
             self.history.forget(id);
             self.status_policy.last.remove(id);
             self.dirty.remove(id);
@@ -162,9 +165,16 @@ impl Core {
             // A handle of our own, so the guard does not borrow `self` (see `position`).
             let handle = self.live.clone();
             let mut live = handle.lock();
-            for item in b.items {
+            for mut item in b.items {
                 let d = deltas.entry(item.topic.clone()).or_default();
-                d.0 += 1;
+                if !item.secondary {
+                    d.0 += 1;
+                }
+                if item.by_device
+                    && let Ok(decoded) = &mut item.outcome
+                {
+                    self.devices.attribute(decoded, &mut wb);
+                }
                 let origin = Origin {
                     topic: Some(item.topic.clone()),
                     partition: Some(item.partition),
@@ -198,6 +208,15 @@ impl Core {
                         live.apply_info(&i, now);
                         wb.infos.push(i);
                     }
+                    Ok(Decoded::InfoDelete(id)) => {
+                        live.delete_info(&id);
+                        wb.delete_info(id);
+                    }
+                    Ok(Decoded::Device(m)) => {
+                        if let Some((device, vehicle)) = self.devices.apply(m, &mut wb) {
+                            self.reattribute(&mut live, device, vehicle, now, &mut wb);
+                        }
+                    }
                     Ok(Decoded::Alert(a)) => wb.alerts.push((a, AlertOrigin::Upstream)),
                     Ok(Decoded::Ack(k)) => {
                         if let Some(r) = &mut self.rules {
@@ -205,6 +224,7 @@ impl Core {
                         }
                         wb.acks.push(k);
                     }
+                    Ok(Decoded::Snooze(z)) => wb.snoozes.push(z),
                     Ok(Decoded::Tombstone) => {}
                     Err(q) => {
                         d.1 += 1;
@@ -229,6 +249,29 @@ impl Core {
         if let Err(e) = self.writer.write(wb).await {
             warn!(error = %e, "cache writer gone; batch not stored");
         }
+    }
+
+    /// Hands what an unmapped device reported over to its vehicle, in memory and (with the
+    /// batch) in the cache: its position, status and history then belong to the vehicle.
+    fn reattribute(
+        &mut self,
+        live: &mut LiveFleet,
+        device: String,
+        vehicle: String,
+        now: i64,
+        wb: &mut WriteBatch,
+    ) {
+        if live.reattribute(&device, &vehicle, now) {
+            mark_dirty(&mut self.dirty, &vehicle);
+        }
+        if let Some(r) = &mut self.rules {
+            r.forget(&device);
+        }
+        self.history.forget(&device);
+        self.status_policy.last.remove(&device);
+        self.dirty.remove(&device);
+        wb.snapshots.retain(|s| s.vehicle != device);
+        wb.reattribute.push((device, vehicle));
     }
 
     /// One position from either source: live state, rules, snapshot, history.

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 mod core;
+mod devices;
 pub mod lag;
 use self::core::{Core, StatusPolicy};
 
@@ -188,6 +189,7 @@ impl Engine {
             evict_silent_ms: (cfg.history.retention_hours * 3_600_000.0) as i64,
             max_live: cfg.fleet.max_live_vehicles,
             lag: lag::LagTracker::new(cfg.fleet.stuck_after_s),
+            devices: devices::Devices::seed(store.devices().await?),
             schema: {
                 let mut r = crate::schema::Registry::default();
                 r.seed(store.schema_fields(None, None).await?);
@@ -279,6 +281,52 @@ impl Engine {
         self.outbox.notify_one();
         self.writer.alerts_changed().await;
         Ok(alert)
+    }
+
+    /// Acknowledges every open alert through `filter` (a rule's group in the feed), or the
+    /// alerts `ids` when given (a selection), with one note; each is published like a single
+    /// ack. Returns how many were acknowledged.
+    pub async fn acknowledge_many(
+        &self,
+        ids: Option<Vec<String>>,
+        filter: &fleet_model::AlertFilter,
+        note: &str,
+    ) -> Result<u64, EngineError> {
+        let ids = match ids {
+            Some(ids) => ids,
+            None => self.store.open_alert_ids(filter).await?,
+        };
+        let n = self
+            .store
+            .record_local_acks(&ids, &self.operator, note)
+            .await?;
+        if n > 0 {
+            self.outbox.notify_one();
+            self.writer.alerts_changed().await;
+        }
+        Ok(n)
+    }
+
+    /// Snoozes a rule's or a vehicle's alerts for `minutes` (0 lifts a snooze), on every
+    /// desk: recorded here and published on the ack topic like an acknowledgement.
+    pub async fn snooze(
+        &self,
+        snooze: fleet_model::SnoozeKind,
+        target: &str,
+        minutes: f64,
+    ) -> Result<fleet_model::Snooze, EngineError> {
+        let ts = now_ms();
+        let z = fleet_model::Snooze {
+            snooze,
+            target: target.to_string(),
+            until: ts + (minutes.clamp(0.0, 7.0 * 24.0 * 60.0) * 60_000.0) as i64,
+            operator: self.operator.clone(),
+            ts,
+        };
+        self.store.record_local_snooze(&z).await?;
+        self.outbox.notify_one();
+        self.writer.alerts_changed().await;
+        Ok(z)
     }
 
     /// Acks not yet published.

@@ -29,6 +29,11 @@ pub struct KafkaItem {
     pub offset: i64,
     /// Decoded value, or the quarantine row to keep.
     pub outcome: Result<Decoded, Box<QuarantineRow>>,
+    /// The id in `outcome` is a device id (`fields.device`): the engine maps it to its vehicle.
+    pub by_device: bool,
+    /// The second reading of a message whose topic is listed as both `position` and `status`
+    /// (SPEC §8): not counted again.
+    pub secondary: bool,
 }
 
 /// A batch handed to the engine.
@@ -116,16 +121,7 @@ pub fn spawn(
     let mut poller = Poller {
         consumer: consumer.clone(),
         status: status.clone(),
-        decoders: cfg
-            .topics
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    Decoder::new(t).with_max_future_skew_ms(max_future_skew_ms),
-                )
-            })
-            .collect(),
+        decoders: decoders(cfg, max_future_skew_ms),
         topic_names: cfg
             .topics
             .iter()
@@ -156,7 +152,8 @@ pub fn spawn(
 pub(super) struct Poller {
     pub(super) consumer: Arc<BaseConsumer<FleetContext>>,
     pub(super) status: SharedStatus,
-    pub(super) decoders: HashMap<String, Decoder>,
+    /// One decoder per topic, two for a topic listed as `position` and `status` (SPEC §8).
+    pub(super) decoders: HashMap<String, Vec<Decoder>>,
     pub(super) topic_names: HashMap<String, Arc<str>>,
     pub(super) start: StartFrom,
     pub(super) resume: HashMap<Tp, ResumePoint>,
@@ -214,12 +211,20 @@ impl Poller {
                     if batch.items.is_empty() {
                         batch_started = Instant::now();
                     }
-                    let (item, shape) = self.decode(&m);
+                    let (item, shape) = self.decode(&m, 0);
                     if let Some(hash) = shape {
                         note_shape(&mut batch, &mut shape_ix, &item, hash, &m);
                     }
+                    let second = self
+                        .decoders
+                        .get(m.topic())
+                        .is_some_and(|d| d.len() > 1)
+                        .then(|| self.decode(&m, 1).0)
+                        // A message both readings reject is quarantined once.
+                        .filter(|s| item.outcome.is_ok() || s.outcome.is_ok());
                     touched.insert(tp);
                     batch.items.push(item);
+                    batch.items.extend(second);
                 }
                 Some(Err(e)) if last_error_log.elapsed() > Duration::from_secs(5) => {
                     warn!(error = %e, "kafka poll error");
@@ -293,7 +298,12 @@ impl Poller {
         }
     }
 
-    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> (KafkaItem, Option<u64>) {
+    /// Decodes `m` with the topic's `which`-th decoder.
+    fn decode(
+        &self,
+        m: &rdkafka::message::BorrowedMessage<'_>,
+        which: usize,
+    ) -> (KafkaItem, Option<u64>) {
         let now = now_ms();
         let topic = self
             .topic_names
@@ -305,7 +315,8 @@ impl Poller {
             payload: m.payload(),
             kafka_ts_ms: m.timestamp().to_millis(),
         };
-        let (outcome, shape) = match self.decoders.get(m.topic()) {
+        let decoder = self.decoders.get(m.topic()).and_then(|d| d.get(which));
+        let (outcome, shape) = match decoder {
             Some(d) => d.decode_shaped(raw, now),
             None => (
                 Err(crate::decode::Rejection {
@@ -337,9 +348,29 @@ impl Poller {
             partition: m.partition(),
             offset: m.offset(),
             outcome,
+            by_device: decoder.is_some_and(Decoder::device_keyed),
+            secondary: which > 0,
         };
         (item, shape)
     }
+}
+
+/// The topics' decoders; a topic listed twice (position and status) gets both, marked shared.
+fn decoders(cfg: &KafkaConfig, max_future_skew_ms: i64) -> HashMap<String, Vec<Decoder>> {
+    let mut out: HashMap<String, Vec<Decoder>> = HashMap::new();
+    for t in &cfg.topics {
+        out.entry(t.name.clone())
+            .or_default()
+            .push(Decoder::new(t).with_max_future_skew_ms(max_future_skew_ms));
+    }
+    for list in out.values_mut() {
+        if list.len() > 1 {
+            for d in list.iter_mut() {
+                *d = d.clone().with_shared(true);
+            }
+        }
+    }
+    out
 }
 
 /// Counts a message under its (topic, shape) in the batch; the first message of a shape in

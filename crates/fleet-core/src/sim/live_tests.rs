@@ -82,6 +82,7 @@ async fn fresh_topics(brokers: &str) -> (AdminClient<DefaultClientContext>, SimT
         status: format!("sim-test-{nonce}.status"),
         info: format!("sim-test-{nonce}.info"),
         alerts: format!("sim-test-{nonce}.alerts"),
+        devices: format!("sim-test-{nonce}.devices"),
     };
     let names = [&topics.gps, &topics.status, &topics.info, &topics.alerts];
     let new: Vec<NewTopic> = names

@@ -12,6 +12,7 @@
 //! doors briefly open), and produce the anomalies the alert rules look for: headlights left
 //! on, low battery or fuel, speeding, harsh braking, devices going silent, upstream alerts.
 
+mod cdc;
 mod city;
 mod drive;
 mod error;
@@ -25,8 +26,11 @@ mod vehicle;
 #[cfg(test)]
 mod live_tests;
 #[cfg(test)]
+mod rates_tests;
+#[cfg(test)]
 mod tests;
 
+pub use cdc::{CARINFO_TOPIC, DEVICEINFO_TOPIC, TELEMETRY_TOPIC, cdc_topics};
 pub use error::SimError;
 pub use fleet::Fleet;
 pub use produce::run;
@@ -47,6 +51,8 @@ pub struct SimTopics {
     pub info: String,
     /// Upstream alerts, keyed by alert id.
     pub alerts: String,
+    /// Device → car rows (the CDC shape only).
+    pub devices: String,
 }
 
 impl Default for SimTopics {
@@ -56,6 +62,19 @@ impl Default for SimTopics {
             status: "cars.status.json".into(),
             info: "cars.info.json".into(),
             alerts: "fleet.alerts.json".into(),
+            devices: DEVICEINFO_TOPIC.into(),
+        }
+    }
+}
+
+impl SimTopics {
+    /// The topics of the CDC shape ([`SimOptions::cdc`]): telemetry on one device-keyed topic,
+    /// metadata and devices as DMS tables.
+    pub fn cdc() -> Self {
+        SimTopics {
+            gps: TELEMETRY_TOPIC.into(),
+            info: CARINFO_TOPIC.into(),
+            ..SimTopics::default()
         }
     }
 }
@@ -69,6 +88,7 @@ impl SimTopics {
             TopicKind::Status => Some(&self.status),
             TopicKind::Info => Some(&self.info),
             TopicKind::Alert => Some(&self.alerts),
+            TopicKind::Device => Some(&self.devices),
             TopicKind::Ack => None,
         }
     }
@@ -106,6 +126,18 @@ pub struct SimOptions {
     /// Produce as fast as the broker takes it instead of pacing to the wall clock; the sim clock
     /// then starts in the past so the newest timestamps end near "now".
     pub unthrottled: bool,
+    /// Produce SOCAR's CDC shape instead of the plain one (use [`SimTopics::cdc`] too).
+    pub cdc: Option<CdcOptions>,
+}
+
+/// The CDC shape's options (`fleetctl sim --cdc`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CdcOptions {
+    /// Sim seconds after the start at which the devices' firmware changes and telemetry gains
+    /// nested fields (`tpms.*`, `adas.*`); `None` = never.
+    pub firmware_change_s: Option<f64>,
+    /// Devices per car (1–3); `None` = two, three on every third car.
+    pub devices_per_car: Option<u32>,
 }
 
 impl Default for SimOptions {
@@ -124,6 +156,7 @@ impl Default for SimOptions {
             topics: SimTopics::default(),
             max_messages: None,
             unthrottled: false,
+            cdc: None,
         }
     }
 }
@@ -195,10 +228,27 @@ impl SimOptions {
             ("topics.status", &t.status),
             ("topics.info", &t.info),
             ("topics.alerts", &t.alerts),
+            ("topics.devices", &t.devices),
         ] {
             if value.is_empty() || value.contains('\0') {
                 return Err(SimError::option(name, "topic name must be non-empty"));
             }
+        }
+        if let Some(n) = self.cdc.as_ref().and_then(|c| c.devices_per_car)
+            && !(1..=3).contains(&n)
+        {
+            return Err(SimError::option(
+                "devices_per_car",
+                format!("must be 1, 2 or 3, got {n}"),
+            ));
+        }
+        if let Some(at) = self.cdc.as_ref().and_then(|c| c.firmware_change_s)
+            && !(at.is_finite() && at >= 0.0)
+        {
+            return Err(SimError::option(
+                "firmware_change_s",
+                format!("must be a number of seconds ≥ 0, got {at}"),
+            ));
         }
         if self.redis_url.is_some() && self.geo_key.is_empty() {
             return Err(SimError::option(

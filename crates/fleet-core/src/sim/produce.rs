@@ -167,6 +167,7 @@ fn kind_index(kind: TopicKind) -> usize {
         TopicKind::Info => 2,
         TopicKind::Alert => 3,
         TopicKind::Ack => 4,
+        TopicKind::Device => 5,
     }
 }
 
@@ -176,7 +177,7 @@ struct Sender<'a> {
     producer: &'a SimProducer,
     opts: &'a SimOptions,
     cancel: &'a CancellationToken,
-    counts: [u64; 5],
+    counts: [u64; 6],
     refused: u64,
 }
 
@@ -227,7 +228,7 @@ fn check_brokers(producer: &SimProducer, opts: &SimOptions) -> Result<(), SimErr
             source,
         })?;
     let t = &opts.topics;
-    for name in [&t.gps, &t.status, &t.info, &t.alerts] {
+    for name in [&t.gps, &t.status, &t.info, &t.alerts, &t.devices] {
         if !metadata
             .topics()
             .iter()
@@ -264,11 +265,22 @@ fn produce(
         producer,
         opts,
         cancel,
-        counts: [0; 5],
+        counts: [0; 6],
         refused: 0,
     };
-    for m in fleet.info_messages() {
-        sender.send(&m);
+    let mut shaper = opts.cdc.as_ref().map(|c| {
+        super::cdc::CdcShaper::new(
+            c.firmware_change_s
+                .map(|s| start.saturating_add((s * 1000.0) as i64)),
+            c.devices_per_car,
+        )
+    });
+    let mut infos = fleet.info_messages();
+    if let Some(s) = shaper.as_mut() {
+        s.reshape(&mut infos);
+    }
+    for m in &infos {
+        sender.send(m);
     }
     let mut interval = (!opts.unthrottled).then(|| {
         rt.block_on(async {
@@ -295,6 +307,9 @@ fn produce(
         msgs.clear();
         let dt = end.map_or(tick_ms, |e| tick_ms.min(e - fleet.now_ms()));
         fleet.step(dt, &mut msgs);
+        if let Some(s) = shaper.as_mut() {
+            s.reshape(&mut msgs);
+        }
         let per_slice = msgs.len().div_ceil(slices as usize).max(1);
         for (k, chunk) in msgs.chunks(per_slice).enumerate() {
             if let (Some(at), true) = (tick_start, k > 0) {
@@ -339,12 +354,16 @@ fn produce(
         sim_seconds: (fleet.now_ms() - start) as f64 / 1000.0,
         ..SimReport::default()
     };
-    for kind in [
+    let mut kinds = vec![
         TopicKind::Position,
         TopicKind::Status,
         TopicKind::Info,
         TopicKind::Alert,
-    ] {
+    ];
+    if opts.cdc.is_some() {
+        kinds.push(TopicKind::Device);
+    }
+    for kind in kinds {
         if let Some(name) = opts.topics.name_for(kind) {
             *report.produced.entry(name.to_owned()).or_default() += sender.counts[kind_index(kind)];
         }

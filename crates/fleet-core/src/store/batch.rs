@@ -108,6 +108,17 @@ impl AlertOrigin {
     }
 }
 
+/// What happened to one device's mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceChange {
+    /// Mapped to this vehicle.
+    Map(String),
+    /// The mapping was deleted upstream.
+    Unmap,
+    /// Telemetry arrived from it before any mapping (kept so `fleetctl vehicles` can show it).
+    SeenUnmapped,
+}
+
 /// One write transaction.
 #[derive(Debug, Default)]
 pub struct WriteBatch {
@@ -115,14 +126,24 @@ pub struct WriteBatch {
     pub positions: Vec<(PositionSample, Origin)>,
     /// Status samples kept.
     pub statuses: Vec<(StatusSample, Origin)>,
-    /// Vehicle metadata.
+    /// Vehicle metadata, merged column by column into the `vehicles` row (SPEC §8).
     pub infos: Vec<VehicleInfo>,
+    /// Vehicles whose metadata was deleted upstream; applied before `infos` (an update that
+    /// came before the delete is dropped from `infos` when the delete is added).
+    pub info_deletes: Vec<String>,
+    /// Device mapping changes, in order.
+    pub devices: Vec<(String, DeviceChange)>,
+    /// (device, vehicle): what was stored under an unmapped device id moves to its vehicle.
+    /// Applied last, so rows this batch wrote under the device id move too.
+    pub reattribute: Vec<(String, String)>,
     /// Vehicle snapshots (new vehicles at once, others periodically).
     pub snapshots: Vec<VehicleSnapshot>,
     /// Alerts raised, updated or resolved.
     pub alerts: Vec<(Alert, AlertOrigin)>,
     /// Acknowledgements read or made.
     pub acks: Vec<Ack>,
+    /// Snoozes read from the ack topic.
+    pub snoozes: Vec<fleet_model::Snooze>,
     /// Rejected messages.
     pub quarantine: Vec<QuarantineRow>,
     /// Next offset per (topic, partition) after this batch, with its identity.
@@ -143,9 +164,13 @@ impl WriteBatch {
         self.positions.is_empty()
             && self.statuses.is_empty()
             && self.infos.is_empty()
+            && self.info_deletes.is_empty()
+            && self.devices.is_empty()
+            && self.reattribute.is_empty()
             && self.snapshots.is_empty()
             && self.alerts.is_empty()
             && self.acks.is_empty()
+            && self.snoozes.is_empty()
             && self.quarantine.is_empty()
             && self.offsets.is_empty()
             && self.gaps.is_empty()
@@ -159,16 +184,30 @@ impl WriteBatch {
     pub fn absorb(&mut self, mut other: WriteBatch) {
         self.positions.append(&mut other.positions);
         self.statuses.append(&mut other.statuses);
+        if !other.info_deletes.is_empty() {
+            self.infos
+                .retain(|i| !other.info_deletes.contains(&i.vehicle));
+        }
         self.infos.append(&mut other.infos);
+        self.info_deletes.append(&mut other.info_deletes);
+        self.devices.append(&mut other.devices);
+        self.reattribute.append(&mut other.reattribute);
         self.snapshots.append(&mut other.snapshots);
         self.alerts.append(&mut other.alerts);
         self.acks.append(&mut other.acks);
+        self.snoozes.append(&mut other.snoozes);
         self.quarantine.append(&mut other.quarantine);
         self.offsets.append(&mut other.offsets);
         self.gaps.append(&mut other.gaps);
         self.topic_deltas.append(&mut other.topic_deltas);
         self.rule_states.append(&mut other.rule_states);
         self.schema.append(&mut other.schema);
+    }
+
+    /// Deletes a vehicle's metadata, dropping updates of it queued earlier in this batch.
+    pub fn delete_info(&mut self, vehicle: String) {
+        self.infos.retain(|i| i.vehicle != vehicle);
+        self.info_deletes.push(vehicle);
     }
 
     /// Merges the snapshots of each vehicle into one row write, leaving the `vehicles` row
@@ -209,9 +248,13 @@ impl WriteBatch {
         self.positions.len()
             + self.statuses.len()
             + self.infos.len()
+            + self.info_deletes.len()
+            + self.devices.len()
+            + self.reattribute.len()
             + self.snapshots.len()
             + self.alerts.len()
             + self.acks.len()
+            + self.snoozes.len()
             + self.quarantine.len()
             + self.rule_states.len()
             + self.schema.len()

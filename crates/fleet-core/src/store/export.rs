@@ -8,6 +8,7 @@ use super::read::position_row;
 use super::{Store, StoreError};
 use fleet_model::PositionSample;
 use futures::TryStreamExt;
+use sqlx::Row;
 use std::borrow::Cow;
 use std::io::Write;
 
@@ -25,9 +26,10 @@ pub struct ExportFilter {
 /// Export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
-    /// `vehicle,ts,time,lat,lng,speed,heading,source`
+    /// `vehicle,plate,ts,time,lat,lng,speed,heading,source`
     Csv,
-    /// A FeatureCollection with one LineString per vehicle (timestamps in properties).
+    /// A FeatureCollection with one LineString per vehicle (plate and timestamps in
+    /// properties).
     GeoJson,
 }
 
@@ -43,9 +45,10 @@ impl Store {
         out: &mut W,
     ) -> Result<u64, StoreError> {
         let mut rows = sqlx::query(
-            "SELECT vehicle, ts, lat, lng, speed, heading, source FROM positions
-             WHERE (?1 IS NULL OR vehicle = ?1) AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts <= ?3)
-             ORDER BY vehicle, ts",
+            "SELECT p.vehicle, v.plate, p.ts, p.lat, p.lng, p.speed, p.heading, p.source
+             FROM positions p LEFT JOIN vehicles v ON v.id = p.vehicle
+             WHERE (?1 IS NULL OR p.vehicle = ?1) AND (?2 IS NULL OR p.ts >= ?2) AND (?3 IS NULL OR p.ts <= ?3)
+             ORDER BY p.vehicle, p.ts",
         )
         .bind(&f.vehicle)
         .bind(f.from_ms)
@@ -56,13 +59,15 @@ impl Store {
             ExportFormat::Csv => Sink::Csv,
             ExportFormat::GeoJson => Sink::GeoJson {
                 track: Vec::new(),
+                plate: None,
                 features: 0,
             },
         };
         sink.begin(out).map_err(io)?;
         let mut n = 0u64;
         while let Some(row) = rows.try_next().await.map_err(|e| self.err(e))? {
-            sink.sample(out, position_row(&row)).map_err(io)?;
+            let plate: Option<String> = row.get("plate");
+            sink.sample(out, position_row(&row), plate).map_err(io)?;
             n += 1;
         }
         sink.end(out).map_err(io)?;
@@ -76,6 +81,7 @@ enum Sink {
     /// The current vehicle's samples and how many features were written before it.
     GeoJson {
         track: Vec<PositionSample>,
+        plate: Option<String>,
         features: u64,
     },
 }
@@ -83,20 +89,30 @@ enum Sink {
 impl Sink {
     fn begin(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         match self {
-            Sink::Csv => writeln!(out, "vehicle,ts,time,lat,lng,speed,heading,source"),
+            Sink::Csv => writeln!(out, "vehicle,plate,ts,time,lat,lng,speed,heading,source"),
             Sink::GeoJson { .. } => write!(out, r#"{{"type":"FeatureCollection","features":["#),
         }
     }
 
-    fn sample(&mut self, out: &mut dyn Write, p: PositionSample) -> std::io::Result<()> {
+    fn sample(
+        &mut self,
+        out: &mut dyn Write,
+        p: PositionSample,
+        plate: Option<String>,
+    ) -> std::io::Result<()> {
         match self {
-            Sink::Csv => csv_row(out, &p),
-            Sink::GeoJson { track, features } => {
+            Sink::Csv => csv_row(out, &p, plate.as_deref()),
+            Sink::GeoJson {
+                track,
+                plate: track_plate,
+                features,
+            } => {
                 if track.first().is_some_and(|q| q.vehicle != p.vehicle) {
-                    feature(out, track, *features)?;
+                    feature(out, track, track_plate.as_deref(), *features)?;
                     *features += 1;
                     track.clear();
                 }
+                *track_plate = plate;
                 track.push(p);
                 Ok(())
             }
@@ -106,9 +122,13 @@ impl Sink {
     fn end(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         match self {
             Sink::Csv => Ok(()),
-            Sink::GeoJson { track, features } => {
+            Sink::GeoJson {
+                track,
+                plate,
+                features,
+            } => {
                 if !track.is_empty() {
-                    feature(out, track, *features)?;
+                    feature(out, track, plate.as_deref(), *features)?;
                 }
                 writeln!(out, "]}}")
             }
@@ -116,15 +136,16 @@ impl Sink {
     }
 }
 
-fn csv_row(out: &mut dyn Write, p: &PositionSample) -> std::io::Result<()> {
+fn csv_row(out: &mut dyn Write, p: &PositionSample, plate: Option<&str>) -> std::io::Result<()> {
     let time = chrono::DateTime::from_timestamp_millis(p.ts_ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
     let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
     writeln!(
         out,
-        "{},{},{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{},{}",
         csv_text(&p.vehicle),
+        csv_text(plate.unwrap_or_default()),
         p.ts_ms,
         time,
         p.lat,
@@ -136,7 +157,12 @@ fn csv_row(out: &mut dyn Write, p: &PositionSample) -> std::io::Result<()> {
 }
 
 /// One vehicle's track as a Feature (a Point when it has a single sample).
-fn feature(out: &mut dyn Write, track: &[PositionSample], index: u64) -> std::io::Result<()> {
+fn feature(
+    out: &mut dyn Write,
+    track: &[PositionSample],
+    plate: Option<&str>,
+    index: u64,
+) -> std::io::Result<()> {
     let coords: Vec<_> = track
         .iter()
         .map(|p| serde_json::json!([p.lng, p.lat]))
@@ -150,6 +176,7 @@ fn feature(out: &mut dyn Write, track: &[PositionSample], index: u64) -> std::io
         "geometry": geometry,
         "properties": {
             "vehicle": track.first().map(|p| p.vehicle.as_str()),
+            "plate": plate,
             "times": track.iter().map(|p| p.ts_ms).collect::<Vec<_>>(),
             "speeds": track.iter().map(|p| p.speed).collect::<Vec<_>>(),
         },

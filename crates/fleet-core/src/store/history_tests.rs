@@ -46,6 +46,7 @@ fn alert(id: &str, v: &str, ts: i64, severity: Severity) -> Alert {
         acked_ms: None,
         ack_note: None,
         resolved_ms: None,
+        plate: None,
     }
 }
 

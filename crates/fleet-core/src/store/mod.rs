@@ -2,6 +2,7 @@
 //! commits batches together with their Kafka offsets, and a read pool for everything else.
 
 pub mod batch;
+mod enrich;
 pub mod export;
 pub mod history;
 mod lock;
@@ -11,12 +12,15 @@ mod replay;
 pub mod replay_index;
 pub mod retention;
 mod schema;
+pub mod snooze;
 pub mod views;
 pub mod writer;
 
 pub use batch::{
-    AlertOrigin, GapRow, OffsetMark, Origin, QuarantineRow, VehicleSnapshot, WriteBatch,
+    AlertOrigin, DeviceChange, GapRow, OffsetMark, Origin, QuarantineRow, VehicleSnapshot,
+    WriteBatch,
 };
+pub use enrich::DeviceRow;
 pub use export::{ExportFilter, ExportFormat};
 pub use lock::{CacheLock, LockError};
 pub use offsets::{GapInfo, ResumePoint};
@@ -239,6 +243,8 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod enrich_tests;
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]

@@ -86,6 +86,8 @@ pub(super) fn parse_alert(r: &sqlx::sqlite::SqliteRow) -> Alert {
         acked_ms: r.get("acked_ms"),
         ack_note: r.get("ack_note"),
         resolved_ms: r.get("resolved_ms"),
+        // Only the reads that join `vehicles` select it (see views.rs).
+        plate: r.try_get("plate").ok().flatten(),
     }
 }
 
@@ -118,7 +120,7 @@ impl Store {
     /// Every vehicle with its metadata and last snapshot.
     pub async fn vehicles(&self) -> Result<Vec<StoredVehicle>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, plate, model, driver, grp, first_seen, last_ts, last_lat, last_lng, last_speed, last_heading, last_source FROM vehicles",
+            "SELECT id, plate, model, driver, grp, first_seen, last_ts, last_lat, last_lng, last_speed, last_heading, last_source FROM vehicles ORDER BY id",
         )
         .fetch_all(self.pool())
         .await

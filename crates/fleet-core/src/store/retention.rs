@@ -74,6 +74,15 @@ pub async fn housekeeping(
         .execute(&mut *conn)
         .await?
         .rows_affected();
+    // A device never mapped whose vehicle row (its own id) has gone with retention.
+    pruned += sqlx::query(
+        "DELETE FROM devices WHERE vehicle IS NULL AND updated_ms < ?1
+           AND device NOT IN (SELECT id FROM vehicles)",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     pruned += sqlx::query("DELETE FROM rule_state WHERE vehicle NOT IN (SELECT id FROM vehicles)")
         .execute(&mut *conn)
         .await?

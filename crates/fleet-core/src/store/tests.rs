@@ -227,7 +227,7 @@ async fn export_csv_and_geojson() {
     assert_eq!(n, 3);
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.lines().nth(3).unwrap().starts_with("\"b,1\",3,"),
+        text.lines().nth(3).unwrap().starts_with("\"b,1\",,3,"),
         "{text}"
     );
     let mut out = Vec::new();
@@ -527,6 +527,7 @@ async fn housekeeping_bounds_every_table() {
                     acked_ms: None,
                     ack_note: None,
                     resolved_ms: None,
+                    plate: None,
                 },
                 crate::store::AlertOrigin::Rule,
             ));

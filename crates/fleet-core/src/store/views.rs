@@ -3,7 +3,7 @@
 
 use super::read::parse_alert;
 use super::{Store, StoreError};
-use fleet_model::{Alert, AlertFilter, AlertState, Severity};
+use fleet_model::{Alert, AlertFilter, AlertGroup, AlertState, Severity};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 impl Store {
@@ -98,6 +98,10 @@ impl Store {
     }
 }
 
+/// Alerts with their vehicle's plate (SPEC §8: the feed and notifications name the car).
+const WITH_PLATE: &str = "SELECT alerts.*, vehicles.plate AS plate FROM alerts
+     LEFT JOIN vehicles ON vehicles.id = alerts.vehicle";
+
 /// What the alert feed shows.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFeed {
@@ -107,6 +111,11 @@ pub struct AlertFeed {
     pub open: u64,
     /// Vehicles with an open alert (drawn as alerting).
     pub alerting: Vec<String>,
+    /// Open alerts per rule through the filter's group, vehicle and severity, newest rule
+    /// first (snoozed ones left out).
+    pub groups: Vec<AlertGroup>,
+    /// Snoozes running now.
+    pub snoozes: Vec<fleet_model::Snooze>,
 }
 
 impl Store {
@@ -114,6 +123,7 @@ impl Store {
     /// (state, ts) index so the cost does not grow with the history of resolved alerts. The
     /// open count and the alerting vehicles are the whole fleet's, whatever the filter.
     pub async fn feed(&self, filter: &AlertFilter, limit: i64) -> Result<AlertFeed, StoreError> {
+        let now = super::now_ms();
         let mut alerts = Vec::new();
         let states = match filter.state {
             Some(s) => vec![s],
@@ -128,8 +138,12 @@ impl Store {
             if left <= 0 {
                 break;
             }
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM alerts WHERE state = ");
-            q.push_bind(state.as_str());
+            let mut q = QueryBuilder::<Sqlite>::new(WITH_PLATE);
+            q.push(" WHERE state = ").push_bind(state.as_str());
+            if state == AlertState::Open {
+                q.push(" AND ");
+                super::snooze::push_not_snoozed(&mut q, now);
+            }
             if let Some(s) = filter.severity {
                 q.push(" AND severity = ").push_bind(s.as_str());
             }
@@ -137,11 +151,17 @@ impl Store {
                 q.push(" AND rule = ").push_bind(r.clone());
             }
             if let Some(v) = filter.vehicle.as_deref().filter(|v| !v.is_empty()) {
-                q.push(" AND instr(lower(vehicle), ")
+                // The id or the plate, as the vehicle search does.
+                q.push(" AND (instr(lower(alerts.vehicle), ")
                     .push_bind(v.to_lowercase())
-                    .push(") > 0");
+                    .push(") > 0 OR instr(lower(COALESCE(vehicles.plate, '')), ")
+                    .push_bind(v.to_lowercase())
+                    .push(") > 0)");
             }
-            q.push(" ORDER BY ts DESC LIMIT ").push_bind(left);
+            if let Some(g) = filter.group.as_deref().filter(|g| !g.is_empty()) {
+                q.push(" AND vehicles.grp = ").push_bind(g.to_string());
+            }
+            q.push(" ORDER BY alerts.ts DESC LIMIT ").push_bind(left);
             let rows = q
                 .build()
                 .fetch_all(self.pool())
@@ -149,10 +169,15 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             alerts.extend(rows.iter().map(parse_alert));
         }
-        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE state = 'open'")
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        // Snoozed alerts are not counted as waiting for an operator.
+        let open: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM alerts WHERE state = 'open' AND {}",
+            super::snooze::not_snoozed("?1")
+        ))
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
         let alerting =
             sqlx::query_scalar("SELECT DISTINCT vehicle FROM alerts WHERE state = 'open'")
                 .fetch_all(self.pool())
@@ -162,7 +187,59 @@ impl Store {
             alerts,
             open: open as u64,
             alerting,
+            groups: self.open_groups(filter).await?,
+            snoozes: self.active_snoozes(now).await?,
         })
+    }
+
+    /// Open alerts per rule (see [`AlertFeed::groups`]); the open alerts are read through the
+    /// (state, ts) index, so this costs what the open alerts number, not the history.
+    pub async fn open_groups(&self, filter: &AlertFilter) -> Result<Vec<AlertGroup>, StoreError> {
+        if filter.state.is_some_and(|s| s != AlertState::Open) {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT alerts.rule AS rule, COUNT(*) AS n, MAX(alerts.ts) AS newest,
+                    MAX(CASE alerts.severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END) AS sev
+             FROM alerts LEFT JOIN vehicles ON vehicles.id = alerts.vehicle
+             WHERE alerts.state = 'open' AND ",
+        );
+        super::snooze::push_not_snoozed(&mut q, super::now_ms());
+        if let Some(s) = filter.severity {
+            q.push(" AND alerts.severity = ").push_bind(s.as_str());
+        }
+        if let Some(r) = &filter.rule {
+            q.push(" AND alerts.rule = ").push_bind(r.clone());
+        }
+        if let Some(g) = filter.group.as_deref().filter(|g| !g.is_empty()) {
+            q.push(" AND vehicles.grp = ").push_bind(g.to_string());
+        }
+        if let Some(v) = filter.vehicle.as_deref().filter(|v| !v.is_empty()) {
+            q.push(" AND (instr(lower(alerts.vehicle), ")
+                .push_bind(v.to_lowercase())
+                .push(") > 0 OR instr(lower(COALESCE(vehicles.plate, '')), ")
+                .push_bind(v.to_lowercase())
+                .push(") > 0)");
+        }
+        q.push(" GROUP BY alerts.rule ORDER BY newest DESC");
+        let rows = q
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| AlertGroup {
+                rule: r.get("rule"),
+                open: r.get::<i64, _>("n").max(0) as u64,
+                newest_ms: r.get("newest"),
+                severity: match r.get::<i64, _>("sev") {
+                    2 => Severity::Critical,
+                    1 => Severity::Warning,
+                    _ => Severity::Info,
+                },
+            })
+            .collect())
     }
 
     /// Every rule name that has raised an alert here (the feed's rule filter offers these).
@@ -176,16 +253,18 @@ impl Store {
     /// Open alerts at or above `min` severity, oldest first (desktop notifications and
     /// escalation watch these).
     pub async fn open_alerts_at_least(&self, min: Severity) -> Result<Vec<Alert>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT * FROM alerts WHERE state = 'open' AND severity IN (",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(WITH_PLATE);
+        // Snoozed alerts notify nobody.
+        q.push(" WHERE state = 'open' AND ");
+        super::snooze::push_not_snoozed(&mut q, super::now_ms());
+        q.push(" AND severity IN (");
         let mut list = q.separated(", ");
         for s in [Severity::Info, Severity::Warning, Severity::Critical] {
             if s >= min {
                 list.push_bind(s.as_str());
             }
         }
-        q.push(") ORDER BY ts");
+        q.push(") ORDER BY alerts.ts");
         let rows = q
             .build()
             .fetch_all(self.pool())

@@ -178,7 +178,10 @@ async fn run(
         batch.coalesce_snapshots();
         if !batch.is_empty() {
             let rows = batch.rows() as u64;
-            let alerts_changed = !batch.alerts.is_empty() || !batch.acks.is_empty();
+            let alerts_changed = !batch.alerts.is_empty()
+                || !batch.acks.is_empty()
+                || !batch.snoozes.is_empty()
+                || !batch.reattribute.is_empty();
             let gaps = batch.gaps.len() as u64;
             // A failed commit is retried with backoff: dropping it would lose data, and the
             // offsets were not advanced, so nothing is half-applied. A permanent error is
@@ -328,23 +331,9 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         );
         q.build().persistent(true).execute(&mut *tx).await?;
     }
-    for i in &b.infos {
-        sqlx::query(
-            "INSERT INTO vehicles (id, plate, model, driver, grp, info_json, first_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(id) DO UPDATE SET plate = excluded.plate, model = excluded.model,
-               driver = excluded.driver, grp = excluded.grp, info_json = excluded.info_json",
-        )
-        .bind(&i.vehicle)
-        .bind(&i.plate)
-        .bind(&i.model)
-        .bind(&i.driver)
-        .bind(&i.group)
-        .bind(if i.extra.is_empty() { "{}" } else { &i.extra })
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    }
+    super::enrich::write_infos(&mut tx, b).await?;
+    super::enrich::write_devices(&mut tx, b).await?;
+    super::snooze::write(&mut tx, &b.snoozes).await?;
     for (a, origin) in &b.alerts {
         sqlx::query(
             "INSERT INTO alerts (id, vehicle, rule, severity, message, ts, state, origin, resolved_ms)
@@ -466,6 +455,8 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         .execute(&mut *tx)
         .await?;
     }
+    // Last: rows this batch wrote under a device id move with it.
+    super::enrich::reattribute(&mut tx, b).await?;
     tx.commit().await
 }
 

@@ -62,6 +62,7 @@ impl FrameProbe {
                             demo: false,
                             now_ms: now_ms(),
                             live_counters: None,
+                            group: None,
                         },
                     )
                 };

@@ -14,6 +14,7 @@ mod history;
 mod ingest;
 mod sim;
 mod stats;
+mod vehicles;
 
 use crate::cli::{BenchCommand, Command, ConfigArg};
 use crate::error::CliError;
@@ -43,6 +44,7 @@ pub async fn run(cmd: Command) -> Result<Value, CliError> {
         Command::Check(a) => check::run(a).await,
         Command::Connect(a) => connect::run(a).await,
         Command::Fields(a) => fields::run(a).await,
+        Command::Vehicles(a) => vehicles::run(a).await,
         Command::Bench(BenchCommand::Connect(a)) => bench::connect(a).await,
     }
 }

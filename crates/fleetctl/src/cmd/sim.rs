@@ -27,7 +27,15 @@ pub async fn run(a: SimArgs) -> Result<Value, CliError> {
         radius_km: a.radius_km,
         max_messages: a.max_messages,
         unthrottled: a.unthrottled,
-        ..SimOptions::default()
+        topics: if a.cdc {
+            sim::SimTopics::cdc()
+        } else {
+            sim::SimTopics::default()
+        },
+        cdc: a.cdc.then_some(sim::CdcOptions {
+            firmware_change_s: a.firmware_change,
+            devices_per_car: None,
+        }),
     };
     opts.validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;

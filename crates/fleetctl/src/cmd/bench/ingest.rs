@@ -21,6 +21,15 @@ pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
         fill.elapsed_s
     );
 
+    // The CDC shape (issue 12), when asked for: its own topics, read in the same runs.
+    let cdc = match a.cdc {
+        true => Some(
+            super::ingest_cdc::prefill_cdc(&brokers, a.partitions, a.messages, a.vehicles).await?,
+        ),
+        false => None,
+    };
+    let mut cdc_rate = Vec::new();
+    let mut cdc_rss = Vec::new();
     let mut ceiling = Vec::new();
     let mut e2e = Vec::new();
     let mut rss = Vec::new();
@@ -45,11 +54,50 @@ pub async fn ingest(a: BenchIngestArgs) -> Result<Value, CliError> {
             a.runs,
             100.0 * rate / c
         );
+        if let Some(w) = &cdc {
+            let (cr, cp) = super::ingest_cdc::ingest_cdc(&brokers, w).await?;
+            eprintln!(
+                "bench: run {run}/{}: CDC shape {cr:.0} msg/s ({:.0} % of plain), peak RSS {cp:.0} MiB",
+                a.runs,
+                100.0 * cr / rate
+            );
+            cdc_rate.push(cr);
+            cdc_rss.push(cp);
+        }
     }
     let (c, r, m) = (median(&mut ceiling), median(&mut e2e), median(&mut rss));
     let ratio = r / c;
     println_table(produced, a.vehicles, c, r, ratio, m);
+    let cdc_json = match &cdc {
+        Some(w) => {
+            let (cr, cm) = (median(&mut cdc_rate), median(&mut cdc_rss));
+            eprintln!(
+                "  CDC shape ingest ({} msgs: {} telemetry, 3 devices/car, 10 thresholds) {cr:>8.0} msg/s = {:.1} % of plain   target ≥ 85 %   {}",
+                w.messages,
+                w.telemetry,
+                100.0 * cr / r,
+                ok(cr >= 0.85 * r)
+            );
+            eprintln!(
+                "  CDC shape vs ceiling            {:>10.1} %, peak RSS {:.1} MB",
+                100.0 * cr / c,
+                cm * 1.048_576
+            );
+            json!({
+                "messages": w.messages,
+                "telemetry": w.telemetry,
+                "rate_median": cr,
+                "ratio_to_plain": cr / r,
+                "ratio_to_ceiling": cr / c,
+                "peak_rss_mib_median": cm,
+                "runs": {"rate": cdc_rate, "peak_rss_mib": cdc_rss},
+                "target_ge_85pct_of_plain": cr >= 0.85 * r,
+            })
+        }
+        None => Value::Null,
+    };
     Ok(json!({
+        "cdc": cdc_json,
         "messages": produced,
         "vehicles": a.vehicles,
         "prefill_rate": fill_rate,

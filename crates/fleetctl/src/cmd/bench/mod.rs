@@ -9,6 +9,7 @@ mod connect;
 mod history;
 mod history_gen;
 mod ingest;
+mod ingest_cdc;
 mod rules;
 
 pub use alerts::alerts;
@@ -131,6 +132,7 @@ pub(crate) async fn prefill(
     vehicles: u32,
     messages: u64,
     topics: fleet_core::sim::SimTopics,
+    cdc: Option<fleet_core::sim::CdcOptions>,
 ) -> Result<fleet_core::sim::SimReport, CliError> {
     let opts = fleet_core::sim::SimOptions {
         brokers: brokers.to_string(),
@@ -140,6 +142,7 @@ pub(crate) async fn prefill(
         max_messages: Some(messages),
         unthrottled: true,
         topics,
+        cdc,
         ..Default::default()
     };
     fleet_core::sim::run(opts, tokio_util::sync::CancellationToken::new())
@@ -166,9 +169,10 @@ pub(crate) async fn prefill_positions(
         gps: topic.clone(),
         status: aux.clone(),
         info: aux.clone(),
-        alerts: aux,
+        alerts: aux.clone(),
+        devices: aux,
     };
-    let fill = prefill(brokers, vehicles, messages, topics).await?;
+    let fill = prefill(brokers, vehicles, messages, topics, None).await?;
     let produced = fill.produced.get(&topic).copied().unwrap_or(0);
     Ok((topic, produced, fill))
 }

@@ -45,8 +45,9 @@ pub async fn rules(a: BenchRulesArgs) -> Result<Value, CliError> {
         status: status.clone(),
         info: aux.clone(),
         alerts: aux.clone(),
+        devices: aux.clone(),
     };
-    let fill = prefill(&brokers, a.vehicles, a.messages, topics).await?;
+    let fill = prefill(&brokers, a.vehicles, a.messages, topics, None).await?;
     let expected = fill.produced.get(&gps).copied().unwrap_or(0)
         + fill.produced.get(&status).copied().unwrap_or(0);
     let topics = [(gps.as_str(), "position"), (status.as_str(), "status")];
@@ -135,6 +136,7 @@ fn rule_cpu_ns(vehicles: u32) -> Result<f64, CliError> {
             name: String::new(),
             kind,
             fields: Default::default(),
+            format: Default::default(),
         })
     };
     let (dp, ds) = (decoder(TopicKind::Position), decoder(TopicKind::Status));
