@@ -223,7 +223,8 @@ async fn the_group_filter_narrows_the_desk_and_a_bulk_ack_clears_a_rule_everywhe
     .await;
     one.js("const s = document.querySelector('[data-testid=group-filter]'); s.value = 'gangnam'; s.dispatchEvent(new Event('change'));").await;
     one.wait_for("gangnam only", Duration::from_secs(10), async |a| {
-        a.attr("counter-vehicles", "data-value").await.as_deref() == Some("10")
+        a.prop("group-filter", "value").await.as_deref() == Some("gangnam")
+            && a.attr("counter-vehicles", "data-value").await.as_deref() == Some("10")
             && a.attr("counter-vehicles", "data-group").await.as_deref() == Some("gangnam")
             && open_rules(a).await.len() == 5
     })
@@ -244,6 +245,11 @@ async fn the_group_filter_narrows_the_desk_and_a_bulk_ack_clears_a_rule_everywhe
             == Some(true)
     })
     .await;
+    assert_eq!(
+        one.prop("group-filter", "value").await.as_deref(),
+        Some("gangnam"),
+        "the select still shows the group in force"
+    );
     one.screenshot("01-group-gangnam").await;
     one.js("const s = document.querySelector('[data-testid=group-filter]'); s.value = ''; s.dispatchEvent(new Event('change'));").await;
     one.wait_for(

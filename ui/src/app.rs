@@ -466,6 +466,8 @@ fn GroupFilter() -> impl IntoView {
     load();
     view! {
         <select class="group-filter" data-testid="group-filter" title="Show one group"
+            class:active=move || ui.alert_filter.with(|f| f.group.is_some())
+            prop:value=move || ui.alert_filter.with(|f| f.group.clone().unwrap_or_default())
             on:focus=move |_| load()
             on:change=move |ev| {
                 let v = event_target_value(&ev);
