@@ -60,13 +60,7 @@ pub fn search_vehicles(
     streams: State<'_, Arc<Streams>>,
 ) -> IpcResult<Vec<SearchHit>> {
     let cur = current(&host)?;
-    let group = streams
-        .view
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .alert_filter
-        .group
-        .clone();
+    let group = window_group(&streams);
     let live = cur.live.lock();
     Ok(view::search(&live, &query, SEARCH_HITS, group.as_deref()))
 }
@@ -76,6 +70,17 @@ pub fn search_vehicles(
 pub async fn vehicle_devices(id: String, host: State<'_, Arc<Host>>) -> IpcResult<Vec<String>> {
     let cur = current(&host)?;
     Ok(cur.store.devices_of(&id).await.map_err(AppError::from)?)
+}
+
+/// The group the window shows (`group-filter`), if any.
+fn window_group(streams: &Streams) -> Option<String> {
+    streams
+        .view
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .alert_filter
+        .group
+        .clone()
 }
 
 /// The groups named in the fleet's metadata (the `group-filter` choices).
@@ -135,13 +140,7 @@ pub async fn ack_alerts(
     if ids.is_none() && rule.is_none() {
         return Err(AppError::Form("name the alerts (ids) or their rule".into()).into());
     }
-    let group = streams
-        .view
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .alert_filter
-        .group
-        .clone();
+    let group = window_group(&streams);
     let filter = AlertFilter {
         rule,
         group,

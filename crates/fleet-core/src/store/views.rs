@@ -102,6 +102,18 @@ impl Store {
 const WITH_PLATE: &str = "SELECT alerts.*, vehicles.plate AS plate FROM alerts
      LEFT JOIN vehicles ON vehicles.id = alerts.vehicle";
 
+/// The feed's vehicle filter: the id or the plate contains the text (as the vehicle search
+/// does). The query must join `vehicles`.
+fn push_vehicle_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &AlertFilter) {
+    if let Some(v) = filter.vehicle.as_deref().filter(|v| !v.is_empty()) {
+        q.push(" AND (instr(lower(alerts.vehicle), ")
+            .push_bind(v.to_lowercase())
+            .push(") > 0 OR instr(lower(COALESCE(vehicles.plate, '')), ")
+            .push_bind(v.to_lowercase())
+            .push(") > 0)");
+    }
+}
+
 /// What the alert feed shows.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFeed {
@@ -150,14 +162,7 @@ impl Store {
             if let Some(r) = &filter.rule {
                 q.push(" AND rule = ").push_bind(r.clone());
             }
-            if let Some(v) = filter.vehicle.as_deref().filter(|v| !v.is_empty()) {
-                // The id or the plate, as the vehicle search does.
-                q.push(" AND (instr(lower(alerts.vehicle), ")
-                    .push_bind(v.to_lowercase())
-                    .push(") > 0 OR instr(lower(COALESCE(vehicles.plate, '')), ")
-                    .push_bind(v.to_lowercase())
-                    .push(") > 0)");
-            }
+            push_vehicle_filter(&mut q, filter);
             if let Some(g) = filter.group.as_deref().filter(|g| !g.is_empty()) {
                 q.push(" AND vehicles.grp = ").push_bind(g.to_string());
             }
@@ -214,13 +219,7 @@ impl Store {
         if let Some(g) = filter.group.as_deref().filter(|g| !g.is_empty()) {
             q.push(" AND vehicles.grp = ").push_bind(g.to_string());
         }
-        if let Some(v) = filter.vehicle.as_deref().filter(|v| !v.is_empty()) {
-            q.push(" AND (instr(lower(alerts.vehicle), ")
-                .push_bind(v.to_lowercase())
-                .push(") > 0 OR instr(lower(COALESCE(vehicles.plate, '')), ")
-                .push_bind(v.to_lowercase())
-                .push(") > 0)");
-        }
+        push_vehicle_filter(&mut q, filter);
         q.push(" GROUP BY alerts.rule ORDER BY newest DESC");
         let rows = q
             .build()
