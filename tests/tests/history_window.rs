@@ -155,17 +155,20 @@ async fn chart_replay_from_an_alert_back_to_live_and_export() {
     }
     let lines = svg.matches("<polyline").count() + svg.matches("<path").count();
     assert!(lines >= 3, "one line per series at least: {lines}");
-    assert!(
-        app.exists("status-field").await
-            && app
-                .client
+    // The fields come with the panel's status, which may follow the chart by a frame.
+    app.wait_for(
+        "the panel to list every flattened field",
+        Duration::from_secs(10),
+        async |a| {
+            a.client
                 .find(Locator::Css(
-                    "[data-testid=status-field][data-field=\"engine_detail.rpm\"]"
+                    "[data-testid=status-field][data-field=\"engine_detail.rpm\"]",
                 ))
                 .await
-                .is_ok(),
-        "the panel lists every flattened field"
-    );
+                .is_ok()
+        },
+    )
+    .await;
     app.screenshot("01-chart").await;
 
     // One click from the alert: the range around it, playing from 2 minutes before.

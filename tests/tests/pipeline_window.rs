@@ -274,15 +274,44 @@ async fn the_group_filter_narrows_the_desk_and_a_bulk_ack_clears_a_rule_everywhe
         ))
         .await
         .unwrap();
-    group
+    let note = group
         .find(fantoccini::Locator::Css(&fleet_e2e::sel(
             "alert-group-note",
         )))
         .await
-        .unwrap()
-        .send_keys("sensor recall, known")
-        .await
         .unwrap();
+    note.send_keys("sensor recall, known").await.unwrap();
+    // A new alert of the rule arrives while the note is typed: the group's line updates in
+    // place, the note and its focus stay (the group used to be re-created, losing both).
+    let broker = tokio::task::spawn_blocking(move || {
+        let a = format!(
+            r#"{{"id":"tamper-12","vehicle":"car-001","rule":"tamper","severity":"warning","message":"tamper","ts":{}}}"#,
+            now + 1
+        );
+        broker.producer().send_many(
+            "fleet.alerts.json",
+            [(Some(b"tamper-12".to_vec()), a.into_bytes())],
+        );
+        broker
+    })
+    .await
+    .unwrap();
+    one.wait_for("13 tamper alerts", Duration::from_secs(30), async |a| {
+        a.js(&count("tamper")).await.as_str() == Some("13")
+    })
+    .await;
+    assert_eq!(
+        note.prop("value").await.unwrap().as_deref(),
+        Some("sensor recall, known"),
+        "the note field is the same element, with what was typed"
+    );
+    assert_eq!(
+        one.js("return document.activeElement?.dataset?.testid")
+            .await
+            .as_str(),
+        Some("alert-group-note"),
+        "the note field keeps the focus"
+    );
     group
         .find(fantoccini::Locator::Css(&fleet_e2e::sel("alert-group-ack")))
         .await

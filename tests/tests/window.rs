@@ -150,30 +150,19 @@ async fn live_fleet_counters_markers_search_and_panel() {
         a.exists("ack-button").await
     })
     .await;
-    let item = app
-        .client
-        .find(Locator::Css(
-            "[data-testid=alert-item]:has([data-testid=ack-button])",
-        ))
-        .await
-        .unwrap();
-    let alert_id = item
-        .attr("data-alert-id")
-        .await
-        .unwrap()
-        .expect("data-alert-id");
-    item.find(Locator::Css(&sel("ack-note")))
-        .await
-        .unwrap()
-        .send_keys("driver called")
-        .await
-        .unwrap();
-    item.find(Locator::Css(&sel("ack-button")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The simulator may resolve the chosen alert while the note is typed (its item then
+    // leaves the open list): choose another one and try again.
+    let mut alert_id = None;
+    for _ in 0..5 {
+        match ack_first_open_alert(&app, "driver called").await {
+            Ok(id) => {
+                alert_id = Some(id);
+                break;
+            }
+            Err(e) => eprintln!("retrying the acknowledgement: {e}"),
+        }
+    }
+    let alert_id = alert_id.expect("an open alert acknowledged with a note");
     // Acknowledged (or already resolved by the simulator meanwhile): no longer open.
     let acked = format!("[data-alert-id=\"{alert_id}\"]:not(.st-open)");
     app.wait_for(
@@ -402,4 +391,33 @@ async fn settings_validate_save_and_reconnect_without_restarting() {
     );
     app.screenshot("08-settings-reconnected").await;
     app.close().await;
+}
+
+/// Types `note` into the first open alert's note field and presses its Acknowledge button;
+/// returns the alert's id, or the WebDriver error if the item went away meanwhile.
+async fn ack_first_open_alert(app: &App, note: &str) -> Result<String, String> {
+    let item = app
+        .client
+        .find(Locator::Css(
+            "[data-testid=alert-item]:has([data-testid=ack-button])",
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = item
+        .attr("data-alert-id")
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no data-alert-id")?;
+    let field = item
+        .find(Locator::Css(&sel("ack-note")))
+        .await
+        .map_err(|e| e.to_string())?;
+    field.send_keys(note).await.map_err(|e| e.to_string())?;
+    item.find(Locator::Css(&sel("ack-button")))
+        .await
+        .map_err(|e| e.to_string())?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(id)
 }

@@ -8,12 +8,13 @@
 //! alert (with its note) and moves to the next open one, `Enter`/`o` shows its vehicle,
 //! `Esc` clears the focus. In a note field `Enter` acknowledges.
 
+use crate::alert_group::{AlertGroupView, FeedState, acknowledge_many, snooze};
 use crate::app::{Ui, with_map};
 use crate::format;
 use crate::ipc;
 use crate::timeline;
 use fleet_model::ui::{ACK_NOTE_MAX_BYTES, cap_ack_note};
-use fleet_model::{Alert, AlertFilter, AlertGroup, AlertState, SearchHit, Severity};
+use fleet_model::{Alert, AlertFilter, AlertState, SearchHit, Severity};
 use leptos::prelude::*;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -100,8 +101,8 @@ pub fn AlertFeed() -> impl IntoView {
             <SelectionBar/>
             <ul>
                 // Open alerts, one group per rule (issue 12 §8): a flood of one rule is one line.
-                <For each=move || ui.alert_groups.get() key=|g| (g.rule.clone(), g.open, g.newest_ms) let:g>
-                    <AlertGroupView group=g/>
+                <For each=move || ui.alert_groups.with(|gs| gs.iter().map(|g| g.rule.clone()).collect::<Vec<_>>()) key=|r| r.clone() let:rule>
+                    <AlertGroupView rule/>
                 </For>
                 // The rest (acknowledged, resolved; open ones only until their group arrives).
                 <For each=move || {
@@ -112,151 +113,6 @@ pub fn AlertFeed() -> impl IntoView {
                 </For>
             </ul>
         </aside>
-    }
-}
-
-/// A group of more open alerts than this starts folded.
-const FOLD_AT: u64 = 20;
-
-/// Which groups the operator folded or unfolded, and which open alerts are selected.
-#[derive(Clone, Copy)]
-struct FeedState {
-    unfolded: RwSignal<HashMap<String, bool>>,
-    selected: RwSignal<HashSet<String>>,
-}
-
-/// Acknowledges the `ids` (a selection), or every open alert of `rule` in the group the
-/// window shows, with one note.
-fn acknowledge_many(ui: Ui, ids: Option<Vec<String>>, rule: Option<String>, note: String) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let args = json!({ "ids": ids, "rule": rule, "note": cap_ack_note(&note) });
-        match ipc::invoke::<_, u64>("ack_alerts", &args).await {
-            Ok(n) => ui.notify(format!(
-                "Acknowledged {n} alert{}",
-                if n == 1 { "" } else { "s" }
-            )),
-            Err(e) => ui.notify(format!("Not acknowledged: {}", e.message)),
-        }
-    });
-}
-
-/// One rule's open alerts: count, newest, severity; unfold to see them; acknowledge all.
-#[component]
-fn AlertGroupView(group: AlertGroup) -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    let st = expect_context::<FeedState>();
-    let rule = group.rule.clone();
-    let open = group.open;
-    let unfolded = {
-        let rule = rule.clone();
-        Memo::new(move |_| {
-            st.unfolded
-                .with(|u| u.get(&rule).copied().unwrap_or(open <= FOLD_AT))
-        })
-    };
-    let toggle = {
-        let rule = rule.clone();
-        move |_| {
-            let now = unfolded.get_untracked();
-            st.unfolded.update(|u| {
-                u.insert(rule.clone(), !now);
-            });
-        }
-    };
-    // Copy handles, so the closures below are `Fn` and can be rebuilt by `Show`.
-    let rule_sv = StoredValue::new(rule.clone());
-    let items = move || {
-        let rule = rule_sv.get_value();
-        ui.alerts.with(|all| {
-            all.iter()
-                .filter(|a| a.state == AlertState::Open && a.rule == rule)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-    };
-    let loaded = Memo::new(move |_| {
-        let rule = rule_sv.get_value();
-        ui.alerts.with(|all| {
-            all.iter()
-                .filter(|a| a.state == AlertState::Open && a.rule == rule)
-                .count() as u64
-        })
-    });
-    let note = StoredValue::new(String::new());
-    let ack_all = move |_| acknowledge_many(ui, None, Some(rule_sv.get_value()), note.get_value());
-    let show_all = move |_| {
-        ui.alert_filter
-            .update(|f| f.rule = Some(rule_sv.get_value()))
-    };
-    view! {
-        <li class=format!("alert-group sev-{}", group.severity.as_str()) data-testid="alert-group"
-            data-rule=rule.clone() data-count=open data-unfolded=move || unfolded.get().to_string()>
-            <div class="group-head">
-                <button class="link fold" data-testid="alert-group-toggle" title="Show or hide this rule's alerts"
-                    on:click=toggle>{move || if unfolded.get() { "▾" } else { "▸" }}</button>
-                <span class="sev">{group.severity.as_str()}</span>
-                <span class="rule">{rule.clone()}</span>
-                <span class="count" data-testid="alert-group-count">{format::thousands(open)}" open"</span>
-                <span class="time" title="Newest">{format::clock(group.newest_ms)}</span>
-            </div>
-            <div class="ack group-ack">
-                <input data-testid="alert-group-note" placeholder="Note for all (optional)"
-                    maxlength=ACK_NOTE_MAX_BYTES.to_string()
-                    on:input=move |ev| note.set_value(event_target_value(&ev))/>
-                <button data-testid="alert-group-ack" title="Acknowledge every open alert of this rule (in the group shown)"
-                    on:click=ack_all>{format!("Acknowledge all {}", format::thousands(open))}</button>
-                <SnoozeSelect kind="rule" target=rule.clone() testid="alert-group-snooze"/>
-            </div>
-            <Show when=move || unfolded.get()>
-                <ul class="group-items">
-                    <For each=items key=|a| (a.id.clone(), a.state.as_str()) let:a>
-                        <AlertItem alert=a/>
-                    </For>
-                </ul>
-                <Show when=move || { loaded.get() < open }>
-                    <button class="link more" data-testid="alert-group-more" on:click=show_all>
-                        {move || format!("{} more: show only {}", format::thousands(open - loaded.get()), rule_sv.get_value())}
-                    </button>
-                </Show>
-            </Show>
-        </li>
-    }
-}
-
-/// Snooze choices (minutes, label).
-const SNOOZE_FOR: [(u32, &str); 4] = [
-    (15, "15 min"),
-    (60, "1 hour"),
-    (240, "4 hours"),
-    (1440, "1 day"),
-];
-
-/// Snoozes a rule's or a vehicle's alerts on every desk (0 minutes lifts it).
-pub fn snooze(ui: Ui, kind: &'static str, target: String, minutes: u32) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let args = json!({ "kind": kind, "target": target, "minutes": minutes });
-        match ipc::invoke::<_, serde_json::Value>("snooze_alerts", &args).await {
-            Ok(_) if minutes == 0 => ui.notify(format!("{target}: snooze lifted")),
-            Ok(_) => ui.notify(format!("{target} snoozed for {minutes} min on every desk")),
-            Err(e) => ui.notify(format!("Not snoozed: {}", e.message)),
-        }
-    });
-}
-
-/// A select that snoozes `target` for the chosen time.
-#[component]
-pub fn SnoozeSelect(kind: &'static str, target: String, testid: &'static str) -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    view! {
-        <select class="snooze" data-testid=testid title="Hide these alerts (and their notifications) for a while, on every desk"
-            on:change=move |ev| {
-                let v = event_target_value(&ev);
-                if let Ok(m) = v.parse::<u32>() { snooze(ui, kind, target.clone(), m); }
-            }
-            prop:value="">
-            <option value="">"Snooze…"</option>
-            {SNOOZE_FOR.iter().map(|(m, label)| view! { <option value=m.to_string()>{*label}</option> }).collect_view()}
-        </select>
     }
 }
 
@@ -358,7 +214,7 @@ fn FilterBar() -> impl IntoView {
 }
 
 #[component]
-fn AlertItem(alert: Alert) -> impl IntoView {
+pub(crate) fn AlertItem(alert: Alert) -> impl IntoView {
     let ui = expect_context::<Ui>();
     let notes = expect_context::<Notes>();
     let st = expect_context::<FeedState>();

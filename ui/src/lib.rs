@@ -2,6 +2,7 @@
 //! renders batched frames from the shell and sends back only requests (viewport,
 //! selection, search, acknowledge, settings). See `app` for the layout.
 
+mod alert_group;
 mod alerts;
 mod app;
 mod draw;

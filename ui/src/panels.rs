@@ -99,7 +99,7 @@ pub fn VehiclePanel() -> impl IntoView {
             <aside class="vehicle-panel" data-testid="vehicle-panel" data-vehicle-id=move || ui.selected.get().unwrap_or_default()>
                 <div class="panel-tools">
                     {move || ui.selected.get().map(|id| view! {
-                        <crate::alerts::SnoozeSelect kind="vehicle" target=id testid="snooze-vehicle"/>
+                        <crate::alert_group::SnoozeSelect kind="vehicle" target=id testid="snooze-vehicle"/>
                     })}
                     <button class:active=move || ui.follow.get() data-testid="follow-toggle"
                         on:click=move |_| ui.follow.update(|f| *f = !*f)>

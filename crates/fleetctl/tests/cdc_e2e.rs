@@ -46,12 +46,16 @@ fn dms(op: &str, table: &str, data: Value) -> (Option<Vec<u8>>, Vec<u8>) {
         .or_else(|| data.get("device_id"))
         .and_then(Value::as_str)
         .map(|k| k.as_bytes().to_vec());
-    let env = json!({
+    let mut env = json!({
         "data": data,
         "metadata": {"timestamp": "2026-12-03T08:00:00.000000Z", "record-type": "data",
                      "operation": op, "partition-key-type": "primary-key",
                      "schema-name": "socar", "table-name": table},
     });
+    // Ongoing replication (not the full load) adds a transaction id, as DMS does.
+    if op != "load" {
+        env["metadata"]["transaction-id"] = json!(4_815_162_342_u64);
+    }
     (key, env.to_string().into_bytes())
 }
 
@@ -167,6 +171,31 @@ fields = {{ id = "car_id", driver = "driver_name" }}
     let found = vehicles(&env, &["--search", "가3456"]);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["id"], "car-1");
+
+    // The registry holds the tables' columns, not the envelope's metadata: ongoing changes
+    // (with a transaction id) after the full load are no schema drift.
+    let fields = env.run_json(&["fields", "--topic", CARINFO]);
+    let paths: Vec<&str> = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"car_number"), "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.starts_with("data.") && !p.starts_with("metadata.")),
+        "{paths:?}"
+    );
+    let alerts = env.run_json(&["alerts"]);
+    let drift: Vec<&Value> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "schema_drift")
+        .collect();
+    assert!(drift.is_empty(), "{drift:#?}");
 }
 
 /// One telemetry message of device `dev` at `ts`: position and status together.

@@ -143,6 +143,24 @@ impl TopicConfig {
     }
 }
 
+/// `topics` as the config file spells them: one `[[kafka.topics]]` table each (for tools
+/// that write a config, such as the benchmarks).
+pub fn topics_toml(topics: &[TopicConfig]) -> String {
+    #[derive(Serialize)]
+    struct Kafka<'a> {
+        topics: &'a [TopicConfig],
+    }
+    #[derive(Serialize)]
+    struct File<'a> {
+        kafka: Kafka<'a>,
+    }
+    toml::to_string(&File {
+        kafka: Kafka { topics },
+    })
+    // A map of strings and two enums always serializes.
+    .unwrap_or_default()
+}
+
 /// `format` of a topic (SPEC §8).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -211,3 +211,50 @@ fn a_snooze_on_the_ack_topic_is_read_as_one() {
     );
     assert_eq!(r.unwrap_err().reason, RejectReason::InvalidField);
 }
+
+#[test]
+fn a_dms_tables_shape_is_its_row_not_the_envelope() {
+    let d = carinfo();
+    let shape = |payload: &str| {
+        d.decode_shaped(
+            RawMessage {
+                key: None,
+                payload: Some(payload.as_bytes()),
+                kafka_ts_ms: Some(1_000_000_000_000),
+            },
+            2_000_000_000_000,
+        )
+        .1
+    };
+    // The full load and an ongoing change of the same row: DMS adds transaction-id (and a
+    // before-image when configured) to changes only. Same table schema, same shape.
+    let load = shape(
+        r#"{"data":{"car_id":"c1","car_number":"12가3456"},"metadata":{"operation":"load","record-type":"data"}}"#,
+    );
+    let update = shape(
+        r#"{"data":{"car_id":"c1","car_number":"34나5678"},"before-image":{"car_number":"12가3456"},
+            "metadata":{"operation":"update","record-type":"data","transaction-id":12345}}"#,
+    );
+    assert!(load.is_some());
+    assert_eq!(load, update);
+    // A new column is a new shape.
+    let wider = shape(
+        r#"{"data":{"car_id":"c1","car_number":"1","ev":true},"metadata":{"operation":"insert","transaction-id":7}}"#,
+    );
+    assert_ne!(load, wider);
+    // Control records have no table shape.
+    assert_eq!(
+        shape(r#"{"data":{},"metadata":{"record-type":"control","operation":"create-table"}}"#),
+        None
+    );
+    // The registry's paths are the row's columns.
+    let paths: Vec<String> = crate::schema::fields_of_payload(
+        br#"{"data":{"car_id":"c1","car_number":"1"},"metadata":{"operation":"load"}}"#,
+        true,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|f| f.path)
+    .collect();
+    assert_eq!(paths, ["car_id", "car_number"]);
+}

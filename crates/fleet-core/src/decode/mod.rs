@@ -188,6 +188,11 @@ impl Decoder {
         self.device.is_some()
     }
 
+    /// Whether messages come in DMS envelopes (their schema is the `data` row).
+    pub fn is_dms(&self) -> bool {
+        self.format == TopicFormat::Dms
+    }
+
     /// Sets how far ahead of the local clock a timestamp may be (`fleet.max_future_skew_s`).
     pub fn with_max_future_skew_ms(mut self, ms: i64) -> Self {
         self.max_future_skew_ms = ms;
@@ -271,16 +276,22 @@ impl Decoder {
             Ok(None) => return (Ok(Decoded::Tombstone), None),
             Err(r) => return (Err(r), None),
         };
-        let shape = crate::schema::shape_hash(&obj);
+        // A DMS table's shape is its row (`data`): the envelope's metadata differs between
+        // the full load and ongoing changes (`transaction-id`, `before-image`) and is not
+        // the table's schema, so it must not raise drift notices.
         let obj = match self.format {
             TopicFormat::Plain => obj,
             TopicFormat::Dms => match dms::unwrap(obj) {
                 Ok((data, DmsOp::Upsert)) => data,
-                Ok((data, DmsOp::Delete)) => return (self.deleted(&data, key), Some(shape)),
-                Ok((_, DmsOp::Control)) => return (Ok(Decoded::Tombstone), Some(shape)),
-                Err(r) => return (Err(r), Some(shape)),
+                Ok((data, DmsOp::Delete)) => {
+                    let shape = crate::schema::shape_hash(&data);
+                    return (self.deleted(&data, key), Some(shape));
+                }
+                Ok((_, DmsOp::Control)) => return (Ok(Decoded::Tombstone), None),
+                Err(r) => return (Err(r), None),
             },
         };
+        let shape = crate::schema::shape_hash(&obj);
         let decoded = match self.kind {
             TopicKind::Position => self.position(&obj, key, &msg, now_ms),
             TopicKind::Status => self.status(&obj, key, &msg, now_ms),

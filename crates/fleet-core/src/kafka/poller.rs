@@ -213,7 +213,12 @@ impl Poller {
                     }
                     let (item, shape) = self.decode(&m, 0);
                     if let Some(hash) = shape {
-                        note_shape(&mut batch, &mut shape_ix, &item, hash, &m);
+                        let dms = self
+                            .decoders
+                            .get(m.topic())
+                            .and_then(|d| d.first())
+                            .is_some_and(Decoder::is_dms);
+                        note_shape(&mut batch, &mut shape_ix, &item, (hash, dms), &m);
                     }
                     let second = self
                         .decoders
@@ -374,12 +379,12 @@ fn decoders(cfg: &KafkaConfig, max_future_skew_ms: i64) -> HashMap<String, Vec<D
 }
 
 /// Counts a message under its (topic, shape) in the batch; the first message of a shape in
-/// the batch is flattened for its paths (see [`crate::schema`]).
+/// the batch is flattened for its paths (see [`crate::schema`]); `dms`: of its `data` row.
 fn note_shape(
     batch: &mut KafkaBatch,
     ix: &mut HashMap<(usize, u64), usize>,
     item: &KafkaItem,
-    hash: u64,
+    (hash, dms): (u64, bool),
     m: &rdkafka::message::BorrowedMessage<'_>,
 ) {
     let ts = match &item.outcome {
@@ -399,7 +404,10 @@ fn note_shape(
         s.last_ts = s.last_ts.max(ts);
         return;
     }
-    let Some(fields) = m.payload().and_then(crate::schema::fields_of_payload) else {
+    let Some(fields) = m
+        .payload()
+        .and_then(|p| crate::schema::fields_of_payload(p, dms))
+    else {
         return;
     };
     ix.insert(key, batch.shapes.len());

@@ -172,9 +172,14 @@ pub fn fields_of(obj: &Map<String, Value>) -> Vec<FieldObs> {
     out
 }
 
-/// [`fields_of`] of a raw payload (`None` if it is not a JSON object).
-pub fn fields_of_payload(payload: &[u8]) -> Option<Vec<FieldObs>> {
+/// [`fields_of`] of a raw payload (`None` if it is not a JSON object); of its `data` row
+/// when `dms` (a DMS envelope's schema is the table's, not the envelope's).
+pub fn fields_of_payload(payload: &[u8], dms: bool) -> Option<Vec<FieldObs>> {
     match serde_json::from_slice::<Value>(payload).ok()? {
+        Value::Object(mut o) if dms => match o.remove("data")? {
+            Value::Object(data) => Some(fields_of(&data)),
+            _ => None,
+        },
         Value::Object(o) => Some(fields_of(&o)),
         _ => None,
     }

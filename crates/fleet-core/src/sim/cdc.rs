@@ -94,12 +94,18 @@ impl CdcShaper {
 
     /// The car's `carinfo` row and its devices' `deviceinfo` rows (DMS full load).
     fn car_info(&mut self, m: &SimMessage, info: &Map<String, Value>, out: &mut Vec<SimMessage>) {
+        // A car already published changes by an ongoing-replication update, as DMS sends it.
+        let operation = if self.cars.contains_key(&m.key) {
+            "update"
+        } else {
+            "load"
+        };
         out.push(SimMessage {
             kind: TopicKind::Info,
             key: m.key.clone(),
             payload: envelope(
                 "carinfo",
-                "load",
+                operation,
                 m.ts_ms,
                 json!({
                     "car_id": m.key,
@@ -185,23 +191,24 @@ impl CdcShaper {
     }
 }
 
-/// An AWS DMS change record as DMS writes it to Kafka.
+/// An AWS DMS change record as DMS writes it to Kafka (ongoing changes, unlike the full
+/// load, carry a `transaction-id`).
 fn envelope(table: &str, operation: &str, ts_ms: i64, data: Value) -> Vec<u8> {
     let ts = chrono::DateTime::from_timestamp_millis(ts_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .unwrap_or_default();
-    serde_json::to_vec(&json!({
-        "data": data,
-        "metadata": {
-            "timestamp": ts,
-            "record-type": "data",
-            "operation": operation,
-            "partition-key-type": "primary-key",
-            "schema-name": "socar",
-            "table-name": table,
-        }
-    }))
-    .unwrap_or_default()
+    let mut metadata = json!({
+        "timestamp": ts,
+        "record-type": "data",
+        "operation": operation,
+        "partition-key-type": "primary-key",
+        "schema-name": "socar",
+        "table-name": table,
+    });
+    if operation != "load" {
+        metadata["transaction-id"] = json!(ts_ms);
+    }
+    serde_json::to_vec(&json!({ "data": data, "metadata": metadata })).unwrap_or_default()
 }
 
 /// Topic names of the CDC shape.
@@ -211,9 +218,19 @@ pub const DEVICEINFO_TOPIC: &str = "deviceinfo";
 /// Device-keyed telemetry topic.
 pub const TELEMETRY_TOPIC: &str = "cars.telemetry.json";
 
-/// How fleetdash reads the CDC shape (the README's SOCAR example says the same in TOML):
-/// carinfo and deviceinfo as DMS tables, the telemetry topic as both position and status.
+/// How fleetdash reads the CDC shape (the README's SOCAR example says the same in TOML, and
+/// a test holds them equal): carinfo and deviceinfo as DMS tables, the telemetry topic as
+/// both position and status, plus the alerts and acks topics.
 pub fn cdc_topics() -> Vec<TopicConfig> {
+    let mut topics = cdc_mapping(CARINFO_TOPIC, DEVICEINFO_TOPIC, TELEMETRY_TOPIC);
+    topics.push(TopicConfig::new("fleet.alerts.json", TopicKind::Alert));
+    topics.push(TopicConfig::new("fleet.alert-acks.json", TopicKind::Ack));
+    topics
+}
+
+/// The CDC shape's four topic entries on the given topic names (the benchmark names its
+/// topics per run): the one place the mapping from SOCAR's columns is spelled.
+pub fn cdc_mapping(carinfo: &str, deviceinfo: &str, telemetry: &str) -> Vec<TopicConfig> {
     let topic = |name: &str, kind, format, fields: &[(&str, &str)]| TopicConfig {
         name: name.into(),
         kind,
@@ -225,7 +242,7 @@ pub fn cdc_topics() -> Vec<TopicConfig> {
     };
     vec![
         topic(
-            CARINFO_TOPIC,
+            carinfo,
             TopicKind::Info,
             TopicFormat::Dms,
             &[
@@ -237,13 +254,13 @@ pub fn cdc_topics() -> Vec<TopicConfig> {
             ],
         ),
         topic(
-            DEVICEINFO_TOPIC,
+            deviceinfo,
             TopicKind::Device,
             TopicFormat::Dms,
             &[("id", "device_id"), ("vehicle", "car_id")],
         ),
         topic(
-            TELEMETRY_TOPIC,
+            telemetry,
             TopicKind::Position,
             TopicFormat::Plain,
             &[
@@ -255,7 +272,7 @@ pub fn cdc_topics() -> Vec<TopicConfig> {
             ],
         ),
         topic(
-            TELEMETRY_TOPIC,
+            telemetry,
             TopicKind::Status,
             TopicFormat::Plain,
             &[
@@ -268,7 +285,52 @@ pub fn cdc_topics() -> Vec<TopicConfig> {
                 ("battery", "engine.battery"),
             ],
         ),
-        TopicConfig::new("fleet.alerts.json", TopicKind::Alert),
-        TopicConfig::new("fleet.alert-acks.json", TopicKind::Ack),
     ]
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+    use crate::config::topics_toml;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct File {
+        kafka: Kafka,
+    }
+    #[derive(Deserialize)]
+    struct Kafka {
+        topics: Vec<TopicConfig>,
+    }
+
+    fn topics_of(text: &str) -> Vec<TopicConfig> {
+        toml::from_str::<File>(text).expect("parses").kafka.topics
+    }
+
+    #[test]
+    fn the_readmes_socar_example_is_the_mapping_the_simulator_and_demo_use() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme
+            .find("```toml\n[[kafka.topics]]\nname = \"carinfo\"")
+            .expect("the SOCAR example in the README")
+            + "```toml\n".len();
+        let block = &readme[start..];
+        let block = &block[..block.find("```").expect("the example's end")];
+        assert_eq!(
+            topics_of(block),
+            cdc_mapping(CARINFO_TOPIC, DEVICEINFO_TOPIC, TELEMETRY_TOPIC)
+        );
+    }
+
+    #[test]
+    fn written_topics_read_back_the_same() {
+        let topics = cdc_topics();
+        let text = topics_toml(&topics);
+        assert!(text.contains("[[kafka.topics]]"), "{text}");
+        assert!(
+            !text.lines().any(|l| l.trim() == "[kafka]"),
+            "only topic tables, so the text can follow another [kafka] table: {text}"
+        );
+        assert_eq!(topics_of(&text), topics);
+    }
 }

@@ -30,7 +30,7 @@ mod rates_tests;
 #[cfg(test)]
 mod tests;
 
-pub use cdc::{CARINFO_TOPIC, DEVICEINFO_TOPIC, TELEMETRY_TOPIC, cdc_topics};
+pub use cdc::{CARINFO_TOPIC, DEVICEINFO_TOPIC, TELEMETRY_TOPIC, cdc_mapping, cdc_topics};
 pub use error::SimError;
 pub use fleet::Fleet;
 pub use produce::run;

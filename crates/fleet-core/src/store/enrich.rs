@@ -53,14 +53,27 @@ pub(super) async fn write_infos(
     Ok(())
 }
 
-/// Device mapping changes, in order.
+/// Device mapping changes, in order. Returns the (device, vehicle) pairs whose device the
+/// cache had seen unmapped: their rows must move to the vehicle ([`reattribute`]) even when
+/// the engine no longer remembered the device (evicted from the live state while silent,
+/// SPEC §7), so nothing it reported stays stranded under its id.
 pub(super) async fn write_devices(
     tx: &mut SqliteConnection,
     b: &WriteBatch,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut moved = Vec::new();
     for (device, change) in &b.devices {
         match change {
             DeviceChange::Map(vehicle) => {
+                let was_unmapped: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM devices WHERE device = ?1 AND vehicle IS NULL",
+                )
+                .bind(device)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if was_unmapped.is_some() {
+                    moved.push((device.clone(), vehicle.clone()));
+                }
                 sqlx::query(
                     "INSERT INTO devices (device, vehicle, updated_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT(device) DO UPDATE SET vehicle = excluded.vehicle,
@@ -89,17 +102,23 @@ pub(super) async fn write_devices(
             }
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
-/// Moves every row stored under an unmapped device id to its vehicle; the device's own
-/// `vehicles` row and rule state go (the vehicle's snapshot in the same batch carries the
-/// merged latest state).
+/// Moves every row stored under an unmapped device id to its vehicle: the batch's
+/// re-attributions and `moved` ([`write_devices`]). The device's `vehicles` row becomes the
+/// vehicle's if the vehicle has none yet, else it goes (the vehicle's snapshot in the same
+/// batch carries the merged latest state); its rule state goes.
 pub(super) async fn reattribute(
     tx: &mut SqliteConnection,
     b: &WriteBatch,
+    moved: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
-    for (device, vehicle) in &b.reattribute {
+    let mut done = std::collections::HashSet::new();
+    for (device, vehicle) in b.reattribute.iter().chain(moved) {
+        if !done.insert(device) {
+            continue;
+        }
         for table in VEHICLE_TABLES {
             sqlx::query(&format!(
                 "UPDATE {table} SET vehicle = ?2 WHERE vehicle = ?1"
@@ -109,6 +128,11 @@ pub(super) async fn reattribute(
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query("UPDATE OR IGNORE vehicles SET id = ?2 WHERE id = ?1")
+            .bind(device)
+            .bind(vehicle)
+            .execute(&mut *tx)
+            .await?;
         for sql in [
             "DELETE FROM vehicles WHERE id = ?1",
             "DELETE FROM rule_state WHERE vehicle = ?1",

@@ -142,6 +142,55 @@ async fn an_unmapped_devices_rows_move_to_its_vehicle() {
     assert!(store.devices().await.unwrap().is_empty());
 }
 
+/// A device the engine forgot (evicted from the live state while silent, SPEC §7) still has
+/// its rows moved when its mapping arrives: the cache remembers it was seen unmapped.
+#[tokio::test]
+async fn a_mapping_for_a_device_the_engine_forgot_still_moves_its_rows() {
+    let (_dir, store, w, _task) = fresh_store().await;
+    w.write(WriteBatch {
+        positions: vec![
+            (pos("DEV-9", 1), Origin::default()),
+            (pos("DEV-9", 2), Origin::default()),
+        ],
+        snapshots: vec![VehicleSnapshot {
+            vehicle: "DEV-9".into(),
+            first_seen: 1,
+            position: Some(pos("DEV-9", 2)),
+            status_json: None,
+        }],
+        devices: vec![("DEV-9".into(), DeviceChange::SeenUnmapped)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // The mapping alone: no re-attribution asked for, no snapshot of the vehicle.
+    w.write(WriteBatch {
+        devices: vec![("DEV-9".into(), DeviceChange::Map("car-9".into()))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.flush().await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE vehicle = 'car-9'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "the device's history moved to its vehicle");
+    let vehicles = store.vehicles().await.unwrap();
+    let ids: Vec<&str> = vehicles.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids, vec!["car-9"], "the device's row became the vehicle's");
+    assert_eq!(one(&store, "car-9").await.last.map(|p| p.ts_ms), Some(2));
+    // A mapping of a device never seen unmapped moves nothing.
+    w.write(WriteBatch {
+        devices: vec![("DEV-10".into(), DeviceChange::Map("car-10".into()))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    w.flush().await.unwrap();
+    assert_eq!(store.vehicles().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn alerts_and_exports_carry_the_plate_and_the_feed_filters_by_group() {
     let (_dir, store, w, _task) = fresh_store().await;

@@ -332,7 +332,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         q.build().persistent(true).execute(&mut *tx).await?;
     }
     super::enrich::write_infos(&mut tx, b).await?;
-    super::enrich::write_devices(&mut tx, b).await?;
+    let moved = super::enrich::write_devices(&mut tx, b).await?;
     super::snooze::write(&mut tx, &b.snoozes).await?;
     for (a, origin) in &b.alerts {
         sqlx::query(
@@ -456,7 +456,7 @@ pub async fn commit(conn: &mut SqliteConnection, b: &WriteBatch) -> Result<(), s
         .await?;
     }
     // Last: rows this batch wrote under a device id move with it.
-    super::enrich::reattribute(&mut tx, b).await?;
+    super::enrich::reattribute(&mut tx, b, &moved).await?;
     tx.commit().await
 }
 

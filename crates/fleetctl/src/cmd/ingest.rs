@@ -93,7 +93,13 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
                         // The idle clock starts only once partitions are assigned.
                         Some(at) => {
                             let quiet_since = st.last_message.map_or(at, |m| m.max(at));
-                            st.caught_up() && quiet_since.elapsed() >= idle
+                            // The lag panel (refreshed each second) shows it too, so the
+                            // report's `partitions` carry the watermarks the exit saw.
+                            let panel = c.partitions.len() == st.assigned.len()
+                                && c.partitions
+                                    .iter()
+                                    .all(|p| p.high_watermark.is_some() && p.lag == Some(0));
+                            st.caught_up() && panel && quiet_since.elapsed() >= idle
                         }
                         None => false,
                     }

@@ -5,7 +5,8 @@
 
 use super::{create_topics, prefill, rt, run_ingest};
 use crate::error::CliError;
-use fleet_core::sim::{CdcOptions, SimTopics};
+use fleet_core::config::topics_toml;
+use fleet_core::sim::{CdcOptions, SimTopics, cdc_mapping};
 
 /// A pre-filled CDC world: its config (topics and rules) and how many messages it holds.
 pub(super) struct CdcWorld {
@@ -58,31 +59,7 @@ pub(super) async fn prefill_cdc(
     let count = |t: &str| fill.produced.get(t).copied().unwrap_or(0);
     let telemetry = count(&tele);
     let messages = telemetry + count(&cars_t) + count(&devs);
-    let mut toml = format!(
-        r#"
-[[kafka.topics]]
-name = "{cars_t}"
-kind = "info"
-format = "dms"
-fields = {{ id = "car_id", plate = "car_number", model = "car_name", driver = "driver_name", group = "region" }}
-
-[[kafka.topics]]
-name = "{devs}"
-kind = "device"
-format = "dms"
-fields = {{ id = "device_id", vehicle = "car_id" }}
-
-[[kafka.topics]]
-name = "{tele}"
-kind = "position"
-fields = {{ device = "device_id", lat = "gps.lat", lng = "gps.lng", speed = "gps.speed", heading = "gps.heading" }}
-
-[[kafka.topics]]
-name = "{tele}"
-kind = "status"
-fields = {{ device = "device_id", engine = "engine.state", doors = "body.doors", headlights = "body.headlights", speed = "gps.speed", fuel = "engine.fuel", battery = "engine.battery" }}
-"#
-    );
+    let mut toml = topics_toml(&cdc_mapping(&cars_t, &devs, &tele));
     // Ten threshold rules on nested fields, some of which fire.
     for (i, (field, op, v)) in [
         ("engine.temp_c", "above", "105"),
