@@ -99,18 +99,7 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
                                 && c.partitions
                                     .iter()
                                     .all(|p| p.high_watermark.is_some() && p.lag == Some(0));
-                            // Everything the poller handed over is in the cache: a slow
-                            // engine still working through queued batches is not idle.
-                            let cached = committed.borrow();
-                            let handed_over = st.assigned.iter().all(|tp| {
-                                st.position.get(tp).is_none_or(|pos| {
-                                    cached
-                                        .offsets
-                                        .iter()
-                                        .any(|(t, p, next)| (t, p) == (&tp.0, &tp.1) && next >= pos)
-                                })
-                            });
-                            st.caught_up() && panel && handed_over && quiet_since.elapsed() >= idle
+                            st.caught_up() && panel && quiet_since.elapsed() >= idle
                         }
                         None => false,
                     }
