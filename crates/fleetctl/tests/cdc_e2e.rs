@@ -79,15 +79,6 @@ fn field_paths(env: &Env, topic: &str) -> Vec<String> {
         .collect()
 }
 
-/// The cache's `schema_drift` alerts.
-fn drift_alerts(env: &Env) -> Vec<Value> {
-    let alerts = env.run_json(&["alerts"]);
-    (alerts["alerts"].as_array().unwrap().iter())
-        .filter(|a| a["rule"] == "schema_drift")
-        .cloned()
-        .collect()
-}
-
 fn by_id<'a>(list: &'a [Value], id: &str) -> &'a Value {
     list.iter()
         .find(|v| v["id"] == id)

@@ -91,14 +91,6 @@ fn status(n: u32, ts: i64, firmware2: bool) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
         .collect()
 }
 
-fn drift_alerts(env: &Env) -> Vec<Value> {
-    let all = env.run_json(&["alerts"]);
-    (all["alerts"].as_array().unwrap().iter())
-        .filter(|a| a["rule"] == "schema_drift")
-        .cloned()
-        .collect()
-}
-
 /// SPEC §8: after a topic's 10-minute baseline, new nested fields raise exactly one
 /// `schema_drift` alert, with the same id on every desktop, and not again after a restart;
 /// `fleetctl fields` lists the registry.

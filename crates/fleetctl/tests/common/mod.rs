@@ -232,3 +232,12 @@ pub fn recent_base_ms() -> i64 {
     // Whole seconds, so tests can compute exact expectations.
     (now - 3_600_000) / 1000 * 1000
 }
+
+/// The cache's `schema_drift` alerts (`fleetctl alerts`).
+pub fn drift_alerts(env: &Env) -> Vec<Value> {
+    let all = env.run_json(&["alerts"]);
+    (all["alerts"].as_array().unwrap().iter())
+        .filter(|a| a["rule"] == "schema_drift")
+        .cloned()
+        .collect()
+}
