@@ -11,7 +11,6 @@ use fleet_model::{ReplayStatus, VehicleHistory};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::State;
-use tauri_plugin_dialog::DialogExt;
 
 /// Starts replaying `[from_ms, to_ms]` at `at_ms` (paused unless `playing`).
 #[tauri::command]
@@ -94,23 +93,15 @@ pub async fn vehicle_fields(id: String, host: State<'_, Arc<Host>>) -> IpcResult
     Ok(cur.store.status_fields(&id).await.map_err(AppError::from)?)
 }
 
-/// Asks the user where to save (the system's save dialog); `Cancelled` when they do not.
+/// Asks the user where to save (the system's save dialog, in a child process: see
+/// [`crate::save_dialog`]); `Cancelled` when they do not.
 pub(crate) async fn pick_save_path(
-    app: &tauri::AppHandle,
     suggested: &str,
     filter: (&str, &str),
 ) -> Result<PathBuf, AppError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Export")
-        .set_file_name(suggested)
-        .add_filter(filter.0, &[filter.1])
-        .save_file(move |p| {
-            let _ = tx.send(p);
-        });
-    let picked = rx.await.ok().flatten().ok_or(AppError::Cancelled)?;
-    picked.into_path().map_err(|_| AppError::Cancelled)
+    crate::save_dialog::pick(suggested, filter)
+        .await
+        .ok_or(AppError::Cancelled)
 }
 
 /// Exports `id`'s positions in `[from_ms, to_ms]` as CSV or GeoJSON (the same rows as
@@ -122,7 +113,6 @@ pub async fn export_vehicle(
     from_ms: i64,
     to_ms: i64,
     format: String,
-    app: tauri::AppHandle,
     host: State<'_, Arc<Host>>,
 ) -> IpcResult<(String, u64)> {
     let cur = current(&host)?;
@@ -131,7 +121,7 @@ pub async fn export_vehicle(
         _ => (ExportFormat::Csv, "csv", "CSV"),
     };
     let name = format!("{}.{ext}", sanitize(&id));
-    let path = pick_save_path(&app, &name, (label, ext)).await?;
+    let path = pick_save_path(&name, (label, ext)).await?;
     let io = |source| AppError::Io {
         path: path.display().to_string(),
         source,
@@ -165,7 +155,6 @@ pub async fn export_chart(
     fields: Vec<String>,
     cursor_ms: Option<i64>,
     format: String,
-    app: tauri::AppHandle,
     host: State<'_, Arc<Host>>,
 ) -> IpcResult<String> {
     let cur = current(&host)?;
@@ -185,12 +174,7 @@ pub async fn export_chart(
         let png = fleet_chart::render_png(&spec).map_err(AppError::from)?;
         (png, "png", "PNG image")
     };
-    let path = pick_save_path(
-        &app,
-        &format!("{}-chart.{ext}", sanitize(&id)),
-        (label, ext),
-    )
-    .await?;
+    let path = pick_save_path(&format!("{}-chart.{ext}", sanitize(&id)), (label, ext)).await?;
     std::fs::write(&path, bytes).map_err(|source| AppError::Io {
         path: path.display().to_string(),
         source,

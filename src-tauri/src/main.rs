@@ -12,6 +12,7 @@ mod host;
 mod memory;
 mod replay;
 mod rule_settings;
+mod save_dialog;
 mod secret_settings;
 mod settings;
 mod stream;
@@ -33,6 +34,9 @@ struct Args {
     /// Config file (else `$FLEETDASH_CONFIG`, else the per-user default; none = the demo).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// The save dialog's child mode ([`save_dialog`]).
+    #[command(flatten)]
+    save: save_dialog::SaveDialogArgs,
 }
 
 /// Logs to stderr and to a daily file `fleetdash.YYYY-MM-DD.log` (`fleet_core::logs`). The guard flushes the file when dropped. A log directory that
@@ -82,8 +86,12 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 
 fn main() {
     memory::bound_malloc_arenas();
-    let mut log_guard = init_logging();
     let args = Args::parse();
+    // The save dialog's child: before logging, the single-instance hand-over and the engine.
+    if let Some(name) = &args.save.save_dialog {
+        save_dialog::run_child(name, &args.save);
+    }
+    let mut log_guard = init_logging();
     // A broken config is not fatal: the window opens, says what is wrong, and Settings can
     // fix it. `--config` pointing at nothing is a usage error, though.
     let mode = match Config::discover(args.config.as_deref()) {
@@ -115,7 +123,6 @@ fn main() {
             }
         }))
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_dialog::init())
         .manage(host.clone())
         .manage(streams)
         .manage(notices.clone())

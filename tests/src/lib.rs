@@ -321,7 +321,9 @@ impl App {
             // Select the suggested name and type the full path over it.
             xdo(&["key", "ctrl+a"]);
             xdo(&["type", "--delay", "15", &path]);
-            std::thread::sleep(Duration::from_millis(300));
+            // Long enough for the dialog to follow the typed folder and list it (it opens
+            // each file there to sniff its type), as a user's dialog would.
+            std::thread::sleep(Duration::from_millis(1500));
             xdo(&["key", "Return"]);
         })
         .await

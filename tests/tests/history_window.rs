@@ -289,6 +289,31 @@ async fn chart_replay_from_an_alert_back_to_live_and_export() {
     assert!(!want.is_empty());
     assert_eq!(got, want, "the export holds exactly the range's rows");
 
+    // The save dialog listed the cache's folder and a reader (the sqlite3 shell, just above)
+    // closed the cache: the engine's writes must still land. With the dialog in the app's
+    // process, GTK's type sniffing dropped SQLite's locks, the reader deleted the
+    // write-ahead log, and the cache lost its tables under the running engine.
+    let fix = format!(
+        r#"{{"lat":37.6,"lng":127.1,"speed":0,"heading":0,"ts":{}}}"#,
+        now_ms()
+    );
+    p.send("cars.gps.json", None, Some(b"hist-2"), fix.as_bytes());
+    p.flush();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while fleet_testkit::try_sqlite3(
+        &cache,
+        "SELECT count(*) FROM positions WHERE vehicle = 'hist-2'",
+    )
+    .is_none_or(|n| n.trim() != "1")
+    {
+        if std::time::Instant::now() > deadline {
+            app.print_log_tail(30);
+            panic!("a fix sent after the export never reached the cache");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(fleet_testkit::integrity_check(&cache), "ok");
+
     // Back to live: the vehicle where it is now.
     app.click("timeline-live").await;
     app.wait_for("live again", Duration::from_secs(10), async |a| {

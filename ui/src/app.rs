@@ -467,7 +467,12 @@ fn GroupFilter() -> impl IntoView {
     view! {
         <select class="group-filter" data-testid="group-filter" title="Show one group"
             class:active=move || ui.alert_filter.with(|f| f.group.is_some())
-            prop:value=move || ui.alert_filter.with(|f| f.group.clone().unwrap_or_default())
+            // Read again when the options are re-made (on focus), or the select shows the
+            // first option while its value is the group.
+            prop:value=move || {
+                groups.track();
+                ui.alert_filter.with(|f| f.group.clone().unwrap_or_default())
+            }
             on:focus=move |_| load()
             on:change=move |ev| {
                 let v = event_target_value(&ev);
@@ -476,7 +481,12 @@ fn GroupFilter() -> impl IntoView {
             <option value="">"All groups"</option>
             {move || {
                 let current = ui.alert_filter.with(|f| f.group.clone());
-                groups.get().into_iter().map(|g| {
+                // The chosen group is always a choice, even before the list has loaded.
+                let mut list = groups.get();
+                if let Some(c) = current.as_ref().filter(|c| !list.contains(c)) {
+                    list.push(c.clone());
+                }
+                list.into_iter().map(|g| {
                     let selected = current.as_deref() == Some(g.as_str());
                     view! { <option value=g.clone() selected=selected>{g.clone()}</option> }
                 }).collect_view()

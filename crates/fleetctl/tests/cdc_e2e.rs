@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use fleet_testkit::Broker;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const CARINFO: &str = "carinfo";
 const CARUSE: &str = "caruse";
@@ -343,4 +344,112 @@ fn sim_cdc_feeds_enrichment_devices_and_a_drift_notice() {
     for want in ["gps.lat", "engine.state", "adas.lane_departure"] {
         assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
     }
+}
+
+/// A cache that read the car and device tables resumes on a config that adds the telemetry
+/// topic: the resumed partitions (their last message inside a record batch of thousands)
+/// verify and everything is read. The device tables were read before, so nothing is held
+/// back for them, and the telemetry lands on the cars at once.
+#[test]
+fn a_resumed_cache_with_an_added_telemetry_topic_reads_it() {
+    let broker = Broker::start_memory();
+    broker.create_topic(CARINFO, 1);
+    broker.create_topic(DEVICES, 1);
+    broker.create_topic(TELEMETRY, 2);
+    let p = broker.producer();
+    let devices = 20_000;
+    p.send_many(
+        DEVICES,
+        (0..devices).map(|i| {
+            dms(
+                "load",
+                DEVICES,
+                json!({"device_id": format!("D{i}"), "car_id": format!("car-{}", i / 3)}),
+            )
+        }),
+    );
+    // Every topic but the telemetry.
+    let tables_only = CDC_TOPICS
+        .split("[[kafka.topics]]")
+        .filter(|t| !t.contains(TELEMETRY))
+        .collect::<Vec<_>>()
+        .join("[[kafka.topics]]");
+    let env = Env::new(&config(&broker, &tables_only));
+    let first = env.ingest_until_idle(1.0);
+    assert_eq!(first["messages"], devices, "{first}");
+
+    std::fs::write(
+        &env.config,
+        config(&broker, CDC_TOPICS).replace("{store}", &env.cache().display().to_string()),
+    )
+    .unwrap();
+    let base = recent_base_ms();
+    p.send_many(
+        TELEMETRY,
+        (0..100).map(|i| telemetry(&format!("D{}", i * 3), base + i, 127.0)),
+    );
+    let mut ingest = env.spawn_ingest(&["--idle-exit", "1", "--json"]);
+    let status = wait_timeout(&mut ingest.0, Duration::from_secs(60));
+    assert!(status.success(), "ingest: {status}\nlog:\n{}", env.log());
+    let stats = env.stats();
+    assert_eq!(stats["topics"][TELEMETRY]["messages"], 100, "{stats}");
+    let cache = env.cache();
+    assert_eq!(
+        query_i64(
+            &cache,
+            "SELECT COUNT(DISTINCT vehicle) FROM positions WHERE vehicle LIKE 'car-%'"
+        ),
+        100,
+        "every fix on its car"
+    );
+}
+
+/// A backlog of device-keyed telemetry whose mappings are further down the device table:
+/// the device table is read first, so every fix lands on its car without passing through an
+/// unmapped vehicle.
+#[test]
+fn the_device_table_is_read_before_a_telemetry_backlog() {
+    let broker = Broker::start_memory();
+    broker.create_topic(CARINFO, 1);
+    broker.create_topic(DEVICES, 1);
+    broker.create_topic(TELEMETRY, 2);
+    let p = broker.producer();
+    let base = recent_base_ms();
+    p.send_many(
+        TELEMETRY,
+        (0..300).map(|i| telemetry(&format!("D{i}"), base + i, 127.0)),
+    );
+    p.send_many(
+        DEVICES,
+        (0..300).map(|i| {
+            dms(
+                "load",
+                DEVICES,
+                json!({"device_id": format!("D{i}"), "car_id": format!("car-{}", i / 3)}),
+            )
+        }),
+    );
+    let env = Env::new(&config(&broker, CDC_TOPICS));
+    let mut ingest = env.spawn_ingest(&["--idle-exit", "1", "--json"]);
+    let status = wait_timeout(&mut ingest.0, Duration::from_secs(60));
+    assert!(status.success(), "ingest: {status}\nlog:\n{}", env.log());
+    let log = env.log();
+    assert!(log.contains("device tables read"), "{log}");
+    let cache = env.cache();
+    assert_eq!(
+        query_i64(&cache, "SELECT COUNT(*) FROM devices WHERE vehicle IS NULL"),
+        0
+    );
+    assert_eq!(
+        query_i64(&cache, "SELECT COUNT(*) FROM devices"),
+        300,
+        "every device mapped"
+    );
+    assert_eq!(
+        query_i64(
+            &cache,
+            "SELECT COUNT(*) FROM positions WHERE vehicle LIKE 'car-%'"
+        ),
+        300
+    );
 }

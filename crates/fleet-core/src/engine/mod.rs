@@ -444,6 +444,9 @@ async fn run(
                 Some(b) => {
                     core.kafka_batch(b).await;
                     core.evict_over_cap(now_ms());
+                    if let Some(s) = &kafka_status {
+                        s.lock().batches_done += 1;
+                    }
                 }
                 // Poll thread gone: on shutdown everything it sent has now been processed.
                 None if cancel.is_cancelled() => break,

@@ -6,9 +6,11 @@
 //! what makes the cache exactly-once. Offsets are also committed to the group after the
 //! cache has them, purely so ops tools can see this desktop's lag.
 
+mod assign;
 mod context;
 mod partition;
 mod poller;
+mod reference;
 pub mod status;
 
 pub use poller::{Committer, KafkaBatch, KafkaHandle, KafkaItem, spawn};

@@ -138,6 +138,7 @@ pub fn spawn(
         pending_gaps: Vec::new(),
         cluster_id: None,
         was_up: false,
+        reference: super::reference::ReferenceFirst::default(),
     };
     let thread = std::thread::Builder::new()
         .name("kafka-poll".into())
@@ -171,6 +172,8 @@ pub(super) struct Poller {
     pub(super) cluster_id: Option<String>,
     /// Connection state at the last look: a reconnect makes every partition fresh again.
     pub(super) was_up: bool,
+    /// Device tables read before the telemetry keyed by their devices ([`super::reference`]).
+    pub(super) reference: super::reference::ReferenceFirst,
 }
 
 impl Poller {
@@ -187,7 +190,7 @@ impl Poller {
         let mut shape_ix: HashMap<(usize, u64), usize> = HashMap::new();
         while !self.cancel.is_cancelled() {
             let now = Instant::now();
-            if now >= next_assign_check {
+            if now >= next_assign_check || self.reference.take_assign_now() {
                 let complete = self.assign_new_partitions();
                 // Until every topic exists, look again soon; afterwards only for new partitions.
                 next_assign_check = now
@@ -290,7 +293,10 @@ impl Poller {
     fn send(&self, mut batch: KafkaBatch) -> bool {
         loop {
             match self.tx.try_send(batch) {
-                Ok(()) => return true,
+                Ok(()) => {
+                    self.status.lock().batches_sent += 1;
+                    return true;
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
                 Err(mpsc::error::TrySendError::Full(b)) => {
                     if self.cancel.is_cancelled() {

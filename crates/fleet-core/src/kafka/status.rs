@@ -29,6 +29,11 @@ pub struct KafkaStatus {
     /// Partitions whose resume point is still being checked against the broker (SPEC §7):
     /// not caught up until it is known they are the partitions the offsets came from.
     pub verifying: BTreeSet<Tp>,
+    /// Batches the poll thread handed to the engine.
+    pub batches_sent: u64,
+    /// Batches the engine has processed (counters, live state and rules updated; the
+    /// writer has them). Behind `batches_sent` while the engine works through its queue.
+    pub batches_done: u64,
 }
 
 impl Default for KafkaStatus {
@@ -42,11 +47,18 @@ impl Default for KafkaStatus {
             position: BTreeMap::new(),
             last_message: None,
             verifying: BTreeSet::new(),
+            batches_sent: 0,
+            batches_done: 0,
         }
     }
 }
 
 impl KafkaStatus {
+    /// Whether the engine has processed every batch the poll thread handed over.
+    pub fn all_processed(&self) -> bool {
+        self.batches_done >= self.batches_sent
+    }
+
     /// Lag per assigned partition where the high watermark is known: messages between our
     /// position (or the low watermark if nothing was consumed) and the high watermark.
     pub fn lag(&self) -> Vec<(String, i32, i64)> {

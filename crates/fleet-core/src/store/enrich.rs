@@ -57,52 +57,87 @@ pub(super) async fn write_infos(
 /// cache had seen unmapped: their rows must move to the vehicle ([`reattribute`]) even when
 /// the engine no longer remembered the device (evicted from the live state while silent,
 /// SPEC §7), so nothing it reported stays stranded under its id.
+///
+/// A device table's full load brings tens of thousands of rows at once; consecutive changes
+/// of one kind go in one statement each (a JSON array read with `json_each`), not one
+/// round trip per device.
 pub(super) async fn write_devices(
     tx: &mut SqliteConnection,
     b: &WriteBatch,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     let mut moved = Vec::new();
-    for (device, change) in &b.devices {
-        match change {
-            DeviceChange::Map(vehicle) => {
-                let was_unmapped: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM devices WHERE device = ?1 AND vehicle IS NULL",
+    let now = now_ms();
+    let mut rest = &b.devices[..];
+    while let Some((_, first)) = rest.first() {
+        let n = rest.iter().take_while(|(_, c)| same_kind(c, first)).count();
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        match first {
+            DeviceChange::Map(_) => {
+                let pairs: Vec<[&str; 2]> = run
+                    .iter()
+                    .filter_map(|(d, c)| match c {
+                        DeviceChange::Map(v) => Some([d.as_str(), v.as_str()]),
+                        _ => None,
+                    })
+                    .collect();
+                let json = serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into());
+                let unmapped: Vec<String> = sqlx::query_scalar(
+                    "SELECT device FROM devices WHERE vehicle IS NULL AND device IN
+                       (SELECT json_extract(value, '$[0]') FROM json_each(?1))",
                 )
-                .bind(device)
-                .fetch_optional(&mut *tx)
+                .bind(&json)
+                .fetch_all(&mut *tx)
                 .await?;
-                if was_unmapped.is_some() {
-                    moved.push((device.clone(), vehicle.clone()));
+                // The last mapping of a device in the run is the one that holds.
+                for d in unmapped {
+                    if let Some([_, v]) = pairs.iter().rev().find(|[pd, _]| *pd == d) {
+                        moved.push((d, (*v).to_string()));
+                    }
                 }
                 sqlx::query(
-                    "INSERT INTO devices (device, vehicle, updated_ms) VALUES (?1, ?2, ?3)
+                    "INSERT INTO devices (device, vehicle, updated_ms)
+                     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2
+                     FROM json_each(?1) WHERE true
                      ON CONFLICT(device) DO UPDATE SET vehicle = excluded.vehicle,
                        updated_ms = excluded.updated_ms",
                 )
-                .bind(device)
-                .bind(vehicle)
-                .bind(now_ms())
+                .bind(&json)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }
             DeviceChange::Unmap => {
-                sqlx::query("DELETE FROM devices WHERE device = ?1")
-                    .bind(device)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM devices WHERE device IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(ids_json(run))
+                .execute(&mut *tx)
+                .await?;
             }
             DeviceChange::SeenUnmapped => {
                 sqlx::query(
-                    "INSERT OR IGNORE INTO devices (device, vehicle, updated_ms) VALUES (?1, NULL, ?2)",
+                    "INSERT OR IGNORE INTO devices (device, vehicle, updated_ms)
+                     SELECT value, NULL, ?2 FROM json_each(?1)",
                 )
-                .bind(device)
-                .bind(now_ms())
+                .bind(ids_json(run))
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }
         }
     }
     Ok(moved)
+}
+
+fn same_kind(a: &DeviceChange, b: &DeviceChange) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// The device ids of `run` as a JSON array.
+fn ids_json(run: &[(String, DeviceChange)]) -> String {
+    let ids: Vec<&str> = run.iter().map(|(d, _)| d.as_str()).collect();
+    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
 }
 
 /// Moves every row stored under an unmapped device id to its vehicle: the batch's

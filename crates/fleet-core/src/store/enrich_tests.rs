@@ -224,6 +224,9 @@ async fn alerts_and_exports_carry_the_plate_and_the_feed_filters_by_group() {
         .unwrap();
     assert_eq!(feed.alerts.len(), 1);
     assert_eq!(feed.alerts[0].plate.as_deref(), Some("12가3456"));
+    assert_eq!(feed.open, 1, "the unacknowledged count is the group's");
+    let all = store.feed(&AlertFilter::default(), 10).await.unwrap();
+    assert_eq!(all.open, 2, "and the fleet's without a group");
     let by_plate = store
         .feed(
             &AlertFilter {

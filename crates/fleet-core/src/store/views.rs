@@ -133,7 +133,8 @@ pub struct AlertFeed {
 impl Store {
     /// The alert feed through `filter`: up to `limit` alerts, each state read through the
     /// (state, ts) index so the cost does not grow with the history of resolved alerts. The
-    /// open count and the alerting vehicles are the whole fleet's, whatever the filter.
+    /// open count is the filter's group's (else the fleet's), whatever the other filters; the
+    /// alerting vehicles are the whole fleet's.
     pub async fn feed(&self, filter: &AlertFilter, limit: i64) -> Result<AlertFeed, StoreError> {
         let now = super::now_ms();
         let mut alerts = Vec::new();
@@ -174,12 +175,16 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             alerts.extend(rows.iter().map(parse_alert));
         }
-        // Snoozed alerts are not counted as waiting for an operator.
+        // Snoozed alerts are not counted as waiting for an operator; with a group chosen,
+        // the count is the group's (the counters bar shows one group's counts, SPEC §8).
+        let group = filter.group.as_deref().filter(|g| !g.is_empty());
         let open: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM alerts WHERE state = 'open' AND {}",
+            "SELECT COUNT(*) FROM alerts LEFT JOIN vehicles ON vehicles.id = alerts.vehicle
+             WHERE state = 'open' AND (?2 IS NULL OR vehicles.grp = ?2) AND {}",
             super::snooze::not_snoozed("?1")
         ))
         .bind(now)
+        .bind(group)
         .fetch_one(self.pool())
         .await
         .map_err(|e| self.err(e))?;

@@ -99,7 +99,13 @@ pub async fn run(a: IngestArgs) -> Result<Value, CliError> {
                                 && c.partitions
                                     .iter()
                                     .all(|p| p.high_watermark.is_some() && p.lag == Some(0));
-                            st.caught_up() && panel && quiet_since.elapsed() >= idle
+                            // And the engine has worked through its queue: the poll
+                            // thread may be idle while batches still wait (a slow engine
+                            // exited "idle" 748 messages short).
+                            st.caught_up()
+                                && st.all_processed()
+                                && panel
+                                && quiet_since.elapsed() >= idle
                         }
                         None => false,
                     }
