@@ -19,7 +19,7 @@ pub fn unit_of(field: &str) -> &'static str {
 
 /// The chart of `fields` over `[from_ms, to_ms]`: one series per field from the status
 /// samples' flattened fields (numbers and numeric strings), with `speed` taken from the
-/// positions when no status sample carries it; every alert of the range is marked. Fields
+/// positions when they carry it more often than the status samples; every alert of the range is marked. Fields
 /// with no sample stay in the spec (their colour is kept) and are simply not drawn.
 pub fn spec_for_history(
     h: &VehicleHistory,
@@ -38,13 +38,18 @@ pub fn spec_for_history(
                 .filter(|s| in_range(s.ts_ms))
                 .filter_map(|s| s.number(field).map(|v| (s.ts_ms, v)))
                 .collect();
-            if points.is_empty() && field == "speed" {
-                points = h
+            if field == "speed" {
+                // Status samples are kept on steps of 5 km/h; positions usually carry speed
+                // more densely. The denser of the two draws the line.
+                let from_positions: Vec<(i64, f64)> = h
                     .positions
                     .iter()
                     .filter(|p| in_range(p.ts_ms))
                     .filter_map(|p| p.speed.filter(|v| v.is_finite()).map(|v| (p.ts_ms, v)))
                     .collect();
+                if from_positions.len() > points.len() {
+                    points = from_positions;
+                }
             }
             Series {
                 name: field.clone(),

@@ -22,13 +22,13 @@ pub enum DmsOp {
 }
 
 /// Takes the envelope apart: the row (`data`) and what happened to it.
-pub fn unwrap(mut envelope: Map<String, Value>) -> Result<(Map<String, Value>, DmsOp), Rejection> {
+pub fn unwrap(envelope: &Map<String, Value>) -> Result<(&Map<String, Value>, DmsOp), Rejection> {
     let meta = envelope.get("metadata").and_then(Value::as_object);
     let record_type = meta
         .and_then(|m| m.get("record-type"))
         .and_then(Value::as_str);
     if record_type.is_some_and(|t| t.eq_ignore_ascii_case("control")) {
-        return Ok((Map::new(), DmsOp::Control));
+        return Ok((empty(), DmsOp::Control));
     }
     let op = match meta.and_then(|m| m.get("operation")) {
         None | Some(Value::Null) => DmsOp::Upsert,
@@ -55,17 +55,23 @@ pub fn unwrap(mut envelope: Map<String, Value>) -> Result<(Map<String, Value>, D
             ));
         }
     };
-    match envelope.remove("data") {
+    match envelope.get("data") {
         Some(Value::Object(data)) => Ok((data, op)),
         Some(v) => Err(reject(
             RejectReason::InvalidField,
-            format!("DMS data {} is not an object", short(&v)),
+            format!("DMS data {} is not an object", short(v)),
         )),
         None => Err(reject(
             RejectReason::InvalidField,
             "not a DMS envelope: no `data` object",
         )),
     }
+}
+
+/// The (empty) row of a control record.
+fn empty() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
 }
 
 impl Decoder {

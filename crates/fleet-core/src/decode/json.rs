@@ -59,6 +59,51 @@ pub fn flatten(obj: &Map<String, Value>) -> BTreeMap<String, Value> {
     out
 }
 
+/// [`flatten`] written straight to compact JSON text (keys sorted, as [`flatten`]'s map
+/// serializes): the status path's per-message form, without a map of cloned values.
+pub fn flatten_to_json(obj: &Map<String, Value>) -> String {
+    let mut flat: Vec<(String, &Value)> = Vec::with_capacity(obj.len() * 2);
+    flatten_refs(obj, None, &mut flat, 0);
+    // Stable: of equal paths the later wins, as with the map's inserts.
+    flat.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(flat.len() * 24 + 2);
+    out.push(b'{');
+    let mut first = true;
+    for (i, (k, v)) in flat.iter().enumerate() {
+        if flat.get(i + 1).is_some_and(|(next, _)| next == k) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // Writing a string or a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, v);
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_else(|_| "{}".into())
+}
+
+fn flatten_refs<'a>(
+    obj: &'a Map<String, Value>,
+    prefix: Option<&str>,
+    out: &mut Vec<(String, &'a Value)>,
+    depth: usize,
+) {
+    for (k, v) in obj {
+        let key = match prefix {
+            None => k.clone(),
+            Some(prefix) => format!("{prefix}.{k}"),
+        };
+        match v {
+            Value::Object(inner) if depth < 16 => flatten_refs(inner, Some(&key), out, depth + 1),
+            _ => out.push((key, v)),
+        }
+    }
+}
+
 fn flatten_into(
     obj: &Map<String, Value>,
     prefix: Option<&str>,

@@ -14,7 +14,7 @@ use fleet_model::{
     Ack, Alert, AlertState, PositionSample, RejectReason, Severity, Snooze, Source, StatusFields,
     StatusSample, TopicKind, VehicleInfo,
 };
-use json::{FieldPath, as_f64, as_switch, as_text, flatten};
+use json::{FieldPath, as_f64, as_switch, as_text, flatten, flatten_to_json};
 use serde_json::{Map, Value};
 
 /// Largest payload accepted (SPEC §2: oversized > 1 MiB).
@@ -271,11 +271,22 @@ impl Decoder {
         msg: RawMessage,
         now_ms: i64,
     ) -> (Result<Decoded, Rejection>, Option<u64>) {
-        let (obj, key) = match self.parse(&msg) {
-            Ok(Some(parsed)) => parsed,
-            Ok(None) => return (Ok(Decoded::Tombstone), None),
-            Err(r) => return (Err(r), None),
-        };
+        match self.parse(&msg) {
+            Ok(Some((obj, key))) => self.decode_object(&obj, key, &msg, now_ms),
+            Ok(None) => (Ok(Decoded::Tombstone), None),
+            Err(r) => (Err(r), None),
+        }
+    }
+
+    /// [`Decoder::decode_shaped`] of a message already parsed ([`Decoder::parse`]): a topic
+    /// read both as positions and as status parses each message once for both readings.
+    pub fn decode_object(
+        &self,
+        obj: &Map<String, Value>,
+        key: Option<&str>,
+        msg: &RawMessage,
+        now_ms: i64,
+    ) -> (Result<Decoded, Rejection>, Option<u64>) {
         // A DMS table's shape is its row (`data`): the envelope's metadata differs between
         // the full load and ongoing changes (`transaction-id`, `before-image`) and is not
         // the table's schema, so it must not raise drift notices.
@@ -284,21 +295,21 @@ impl Decoder {
             TopicFormat::Dms => match dms::unwrap(obj) {
                 Ok((data, DmsOp::Upsert)) => data,
                 Ok((data, DmsOp::Delete)) => {
-                    let shape = crate::schema::shape_hash(&data);
-                    return (self.deleted(&data, key), Some(shape));
+                    let shape = crate::schema::shape_hash(data);
+                    return (self.deleted(data, key), Some(shape));
                 }
                 Ok((_, DmsOp::Control)) => return (Ok(Decoded::Tombstone), None),
                 Err(r) => return (Err(r), None),
             },
         };
-        let shape = crate::schema::shape_hash(&obj);
+        let shape = crate::schema::shape_hash(obj);
         let decoded = match self.kind {
-            TopicKind::Position => self.position(&obj, key, &msg, now_ms),
-            TopicKind::Status => self.status(&obj, key, &msg, now_ms),
-            TopicKind::Info => self.info(&obj, key),
-            TopicKind::Alert => self.alert(&obj, key, &msg, now_ms),
-            TopicKind::Ack => self.ack(&obj, key, &msg, now_ms),
-            TopicKind::Device => self.device(&obj, key),
+            TopicKind::Position => self.position(obj, key, msg, now_ms),
+            TopicKind::Status => self.status(obj, key, msg, now_ms),
+            TopicKind::Info => self.info(obj, key),
+            TopicKind::Alert => self.alert(obj, key, msg, now_ms),
+            TopicKind::Ack => self.ack(obj, key, msg, now_ms),
+            TopicKind::Device => self.device(obj, key),
         };
         (decoded, Some(shape))
     }
@@ -306,7 +317,7 @@ impl Decoder {
     /// The payload as a JSON object and the key as text; `None` for a tombstone the kind
     /// accepts.
     #[allow(clippy::type_complexity)]
-    fn parse<'a>(
+    pub fn parse<'a>(
         &self,
         msg: &RawMessage<'a>,
     ) -> Result<Option<(Map<String, Value>, Option<&'a str>)>, Rejection> {
@@ -474,7 +485,7 @@ impl Decoder {
             vehicle,
             ts_ms,
             known,
-            fields: serde_json::to_string(&flatten(obj)).unwrap_or_else(|_| "{}".into()),
+            fields: flatten_to_json(obj),
         }))
     }
 

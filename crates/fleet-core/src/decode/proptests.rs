@@ -6,7 +6,7 @@
 //! twice, and which one wins is a choice, not a property. Nesting stays well inside the
 //! flattener's depth bound (16), which only exists against hostile input.
 
-use super::json::flatten;
+use super::json::{flatten, flatten_to_json};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -107,6 +107,14 @@ proptest! {
     fn prop_flatten_leaves_no_objects(obj in object()) {
         let flat = flatten(&obj);
         prop_assert!(flat.values().all(|v| !v.is_object()));
+    }
+
+    #[test]
+    fn prop_flatten_to_json_is_the_flattened_maps_text(obj in object()) {
+        prop_assert_eq!(
+            flatten_to_json(&obj),
+            serde_json::to_string(&flatten(&obj)).unwrap()
+        );
     }
 
     #[test]

@@ -14,23 +14,45 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{debug, warn};
 
-/// Status samples: keep when the rule-relevant fields changed or the interval passed.
+/// Status samples: keep when a state changed (engine, doors, headlights), a level moved by
+/// a step worth charting (fuel or battery by 1 point, speed by 5 km/h), or the interval
+/// passed. Floats change in every message of a real device: compared exactly, every sample
+/// was kept — a full row with all its fields per message, twice the rows of the positions,
+/// and half the CDC shape's ingest rate. Positions carry speed at their own rate.
 pub(super) struct StatusPolicy {
     pub(super) min_interval_ms: i64,
     pub(super) last: HashMap<String, (i64, StatusFields)>,
 }
 
+/// The steps that make a status sample worth keeping before the interval (`StatusPolicy`).
+const LEVEL_STEP: f64 = 1.0;
+const SPEED_STEP_KMH: f64 = 5.0;
+
 impl StatusPolicy {
     pub(super) fn keep(&mut self, vehicle: &str, ts: i64, known: &StatusFields) -> bool {
         let keep = match self.last.get(vehicle) {
             None => true,
-            Some((t, k)) => k != known || (ts - t).abs() >= self.min_interval_ms,
+            Some((t, k)) => changed(k, known) || (ts - t).abs() >= self.min_interval_ms,
         };
         if keep {
             self.last.insert(vehicle.to_string(), (ts, known.clone()));
         }
         keep
     }
+}
+
+/// Whether `now` differs from the last kept `was` by a state or a step (see [`StatusPolicy`]).
+fn changed(was: &StatusFields, now: &StatusFields) -> bool {
+    let moved = |a: Option<f64>, b: Option<f64>, step: f64| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() >= step || a.is_nan() != b.is_nan(),
+        (a, b) => a.is_some() != b.is_some(),
+    };
+    was.engine_on != now.engine_on
+        || was.doors_open != now.doors_open
+        || was.headlights_on != now.headlights_on
+        || moved(was.fuel, now.fuel, LEVEL_STEP)
+        || moved(was.battery, now.battery, LEVEL_STEP)
+        || moved(was.speed, now.speed, SPEED_STEP_KMH)
 }
 
 pub(super) struct Core {
@@ -375,5 +397,58 @@ impl Core {
 fn mark_dirty(dirty: &mut HashSet<String>, id: &str) {
     if !dirty.contains(id) {
         dirty.insert(id.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(engine_on: bool, fuel: f64, speed: f64) -> StatusFields {
+        StatusFields {
+            engine_on: Some(engine_on),
+            fuel: Some(fuel),
+            speed: Some(speed),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_samples_are_kept_on_a_state_change_a_step_or_the_interval() {
+        let mut p = StatusPolicy {
+            min_interval_ms: 30_000,
+            last: HashMap::new(),
+        };
+        assert!(p.keep("v", 0, &fields(true, 50.0, 30.0)), "the first");
+        assert!(
+            !p.keep("v", 1_000, &fields(true, 49.9, 31.5)),
+            "a device's noise is not a change"
+        );
+        assert!(
+            p.keep("v", 2_000, &fields(true, 48.9, 31.5)),
+            "fuel 1 point down"
+        );
+        assert!(
+            p.keep("v", 3_000, &fields(false, 48.9, 31.5)),
+            "the engine stopped"
+        );
+        assert!(
+            p.keep("v", 4_000, &fields(false, 48.9, 37.0)),
+            "5 km/h faster"
+        );
+        assert!(!p.keep("v", 5_000, &fields(false, 48.5, 38.0)));
+        assert!(
+            p.keep("v", 34_000, &fields(false, 48.5, 38.0)),
+            "the interval"
+        );
+        let mut all = StatusPolicy {
+            min_interval_ms: 0,
+            last: HashMap::new(),
+        };
+        assert!(all.keep("v", 0, &fields(true, 1.0, 1.0)));
+        assert!(
+            all.keep("v", 0, &fields(true, 1.0, 1.0)),
+            "min_interval_s = 0 keeps all"
+        );
     }
 }

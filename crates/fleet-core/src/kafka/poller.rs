@@ -214,7 +214,7 @@ impl Poller {
                     if batch.items.is_empty() {
                         batch_started = Instant::now();
                     }
-                    let (item, shape) = self.decode(&m, 0);
+                    let (item, shape, second) = self.decode(&m);
                     if let Some(hash) = shape {
                         let dms = self
                             .decoders
@@ -223,13 +223,8 @@ impl Poller {
                             .is_some_and(Decoder::is_dms);
                         note_shape(&mut batch, &mut shape_ix, &item, (hash, dms), &m);
                     }
-                    let second = self
-                        .decoders
-                        .get(m.topic())
-                        .is_some_and(|d| d.len() > 1)
-                        .then(|| self.decode(&m, 1).0)
-                        // A message both readings reject is quarantined once.
-                        .filter(|s| item.outcome.is_ok() || s.outcome.is_ok());
+                    // A message both readings reject is quarantined once.
+                    let second = second.filter(|s| item.outcome.is_ok() || s.outcome.is_ok());
                     touched.insert(tp);
                     batch.items.push(item);
                     batch.items.extend(second);
@@ -309,34 +304,65 @@ impl Poller {
         }
     }
 
-    /// Decodes `m` with the topic's `which`-th decoder.
+    /// Decodes `m` with its topic's decoder; a topic read two ways (position and status,
+    /// SPEC §8) parses the message once for both and yields the second reading too.
     fn decode(
         &self,
         m: &rdkafka::message::BorrowedMessage<'_>,
-        which: usize,
-    ) -> (KafkaItem, Option<u64>) {
+    ) -> (KafkaItem, Option<u64>, Option<KafkaItem>) {
         let now = now_ms();
-        let topic = self
-            .topic_names
-            .get(m.topic())
-            .cloned()
-            .unwrap_or_else(|| Arc::from(m.topic()));
         let raw = RawMessage {
             key: m.key(),
             payload: m.payload(),
             kafka_ts_ms: m.timestamp().to_millis(),
         };
-        let decoder = self.decoders.get(m.topic()).and_then(|d| d.get(which));
-        let (outcome, shape) = match decoder {
-            Some(d) => d.decode_shaped(raw, now),
-            None => (
-                Err(crate::decode::Rejection {
+        match self.decoders.get(m.topic()).map(Vec::as_slice) {
+            Some([only]) => {
+                let (outcome, shape) = only.decode_shaped(raw, now);
+                (self.item(m, outcome, Some(only), false, now), shape, None)
+            }
+            Some([first, second, ..]) => match first.parse(&raw) {
+                Ok(Some((obj, key))) => {
+                    let (a, shape) = first.decode_object(&obj, key, &raw, now);
+                    let (b, _) = second.decode_object(&obj, key, &raw, now);
+                    (
+                        self.item(m, a, Some(first), false, now),
+                        shape,
+                        Some(self.item(m, b, Some(second), true, now)),
+                    )
+                }
+                Ok(None) => (
+                    self.item(m, Ok(Decoded::Tombstone), Some(first), false, now),
+                    None,
+                    None,
+                ),
+                // Both readings reject it the same way: quarantined once.
+                Err(r) => (self.item(m, Err(r), Some(first), false, now), None, None),
+            },
+            _ => {
+                let r = crate::decode::Rejection {
                     reason: fleet_model::RejectReason::UnknownKind,
                     detail: format!("topic {} has no configured kind", m.topic()),
-                }),
-                None,
-            ),
-        };
+                };
+                (self.item(m, Err(r), None, false, now), None, None)
+            }
+        }
+    }
+
+    /// One reading of `m` as handed to the engine: its outcome, or the quarantine row.
+    fn item(
+        &self,
+        m: &rdkafka::message::BorrowedMessage<'_>,
+        outcome: Result<Decoded, crate::decode::Rejection>,
+        decoder: Option<&Decoder>,
+        secondary: bool,
+        now: i64,
+    ) -> KafkaItem {
+        let topic = self
+            .topic_names
+            .get(m.topic())
+            .cloned()
+            .unwrap_or_else(|| Arc::from(m.topic()));
         let outcome = outcome.map_err(|r| {
             Box::new(QuarantineRow {
                 topic: m.topic().to_string(),
@@ -354,15 +380,14 @@ impl Poller {
                 received_ms: now,
             })
         });
-        let item = KafkaItem {
+        KafkaItem {
             topic,
             partition: m.partition(),
             offset: m.offset(),
             outcome,
             by_device: decoder.is_some_and(Decoder::device_keyed),
-            secondary: which > 0,
-        };
-        (item, shape)
+            secondary,
+        }
     }
 }
 
