@@ -464,6 +464,17 @@ fn GroupFilter() -> impl IntoView {
         });
     };
     load();
+    // The groups to choose from; the chosen one always among them, even before the list has
+    // loaded.
+    let choices = Memo::new(move |_| {
+        let mut list = groups.get();
+        if let Some(c) = ui.alert_filter.with(|f| f.group.clone())
+            && !list.contains(&c)
+        {
+            list.push(c);
+        }
+        list
+    });
     view! {
         <select class="group-filter" data-testid="group-filter" title="Show one group"
             class:active=move || ui.alert_filter.with(|f| f.group.is_some())
@@ -478,19 +489,22 @@ fn GroupFilter() -> impl IntoView {
                 let v = event_target_value(&ev);
                 ui.alert_filter.update(|f| f.group = (!v.is_empty()).then_some(v));
             }>
-            <option value="">"All groups"</option>
-            {move || {
-                let current = ui.alert_filter.with(|f| f.group.clone());
-                // The chosen group is always a choice, even before the list has loaded.
-                let mut list = groups.get();
-                if let Some(c) = current.as_ref().filter(|c| !list.contains(c)) {
-                    list.push(c.clone());
+            <option value="" prop:selected=move || ui.alert_filter.with(|f| f.group.is_none())>"All groups"</option>
+            // Keyed: the options stay the same elements while the filter changes. Re-made on
+            // every change, WebKitGTK kept drawing "All groups" over a select whose value was
+            // the group.
+            <For each=move || choices.get() key=|g| g.clone() let:g>
+                {
+                    let mine = g.clone();
+                    let value = g.clone();
+                    view! {
+                        <option value=value
+                            prop:selected=move || ui.alert_filter.with(|f| f.group.as_deref() == Some(mine.as_str()))>
+                            {g}
+                        </option>
+                    }
                 }
-                list.into_iter().map(|g| {
-                    let selected = current.as_deref() == Some(g.as_str());
-                    view! { <option value=g.clone() selected=selected>{g.clone()}</option> }
-                }).collect_view()
-            }}
+            </For>
         </select>
     }
 }
