@@ -22,15 +22,33 @@ impl Cluster {
         {
             return None;
         }
+        // A node whose port (or bus port) another test took between choosing and binding
+        // never answers: start again on other ports.
+        for attempt in 1..=3 {
+            match Self::try_start() {
+                Ok(c) => return Some(c),
+                Err(e) if attempt < 3 => eprintln!("cluster start {attempt}: {e}; retrying"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        unreachable!()
+    }
+
+    fn try_start() -> Result<Cluster, String> {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<u16> = (0..3).map(|_| fleet_testkit::free_port()).collect();
         for p in &ports {
             let node = dir.path().join(p.to_string());
             std::fs::create_dir_all(&node).unwrap();
+            // The cluster bus port is chosen too: its default (port + 10000) falls in the
+            // ephemeral range, where a busy machine's outgoing connections may hold it.
+            let bus = fleet_testkit::free_port();
             let ok = Command::new("redis-server")
                 .args([
                     "--port",
                     &p.to_string(),
+                    "--cluster-port",
+                    &bus.to_string(),
                     "--bind",
                     "127.0.0.1",
                     "--cluster-enabled",
@@ -48,10 +66,13 @@ impl Cluster {
                 .unwrap();
             assert!(ok.success());
         }
+        // Dropped on failure: shuts down whatever did start.
         let c = Cluster { _dir: dir, ports };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !c.ports.iter().all(|p| cli(*p, &["ping"]).contains("PONG")) {
-            assert!(Instant::now() < deadline, "cluster nodes did not start");
+            if Instant::now() > deadline {
+                return Err(format!("cluster nodes on {:?} did not start", c.ports));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         let nodes: Vec<String> = c.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
@@ -74,7 +95,7 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(c)
+        Ok(c)
     }
 }
 
