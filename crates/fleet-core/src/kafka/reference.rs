@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// How long a device table may bring nothing before the telemetry starts anyway.
-const QUIET: Duration = Duration::from_secs(2);
+const QUIET: Duration = Duration::from_secs(5);
 /// The longest the telemetry waits for the device tables.
 const PATIENCE: Duration = Duration::from_secs(60);
 
