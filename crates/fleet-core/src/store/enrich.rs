@@ -90,9 +90,11 @@ pub(super) async fn write_devices(
                 .fetch_all(&mut *tx)
                 .await?;
                 // The last mapping of a device in the run is the one that holds.
+                let last: std::collections::HashMap<&str, &str> =
+                    pairs.iter().map(|[d, v]| (*d, *v)).collect();
                 for d in unmapped {
-                    if let Some([_, v]) = pairs.iter().rev().find(|[pd, _]| *pd == d) {
-                        moved.push((d, (*v).to_string()));
+                    if let Some(v) = last.get(d.as_str()).map(|v| v.to_string()) {
+                        moved.push((d, v));
                     }
                 }
                 sqlx::query(
