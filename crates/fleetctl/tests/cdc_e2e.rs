@@ -60,6 +60,17 @@ fn dms(op: &str, table: &str, data: Value) -> (Option<Vec<u8>>, Vec<u8>) {
     (key, env.to_string().into_bytes())
 }
 
+/// A broker with the car and device tables (one partition each) and the telemetry topic
+/// (two), and a producer.
+fn cdc_broker() -> (Broker, fleet_testkit::Producer) {
+    let broker = Broker::start_memory();
+    broker.create_topic(CARINFO, 1);
+    broker.create_topic(DEVICES, 1);
+    broker.create_topic(TELEMETRY, 2);
+    let p = broker.producer();
+    (broker, p)
+}
+
 /// `--config`-less Kafka section (`start = "earliest"`) plus `topics`.
 fn config(broker: &Broker, topics: &str) -> String {
     let kafka = kafka_section(&broker.bootstrap(), &[]);
@@ -212,11 +223,7 @@ fn telemetry(dev: &str, ts: i64, lng: f64) -> (Option<Vec<u8>>, Vec<u8>) {
 /// and the status reading of the topic, and is counted once.
 #[test]
 fn device_telemetry_before_its_mapping_is_reattributed_when_the_mapping_arrives() {
-    let broker = Broker::start_memory();
-    broker.create_topic(CARINFO, 1);
-    broker.create_topic(DEVICES, 1);
-    broker.create_topic(TELEMETRY, 2);
-    let p = broker.producer();
+    let (broker, p) = cdc_broker();
     let base = recent_base_ms();
     p.send_many(
         TELEMETRY,
@@ -352,11 +359,7 @@ fn sim_cdc_feeds_enrichment_devices_and_a_drift_notice() {
 /// back for them, and the telemetry lands on the cars at once.
 #[test]
 fn a_resumed_cache_with_an_added_telemetry_topic_reads_it() {
-    let broker = Broker::start_memory();
-    broker.create_topic(CARINFO, 1);
-    broker.create_topic(DEVICES, 1);
-    broker.create_topic(TELEMETRY, 2);
-    let p = broker.producer();
+    let (broker, p) = cdc_broker();
     let devices = 20_000;
     p.send_many(
         DEVICES,
@@ -409,11 +412,7 @@ fn a_resumed_cache_with_an_added_telemetry_topic_reads_it() {
 /// unmapped vehicle.
 #[test]
 fn the_device_table_is_read_before_a_telemetry_backlog() {
-    let broker = Broker::start_memory();
-    broker.create_topic(CARINFO, 1);
-    broker.create_topic(DEVICES, 1);
-    broker.create_topic(TELEMETRY, 2);
-    let p = broker.producer();
+    let (broker, p) = cdc_broker();
     let base = recent_base_ms();
     p.send_many(
         TELEMETRY,

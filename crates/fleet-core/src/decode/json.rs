@@ -54,8 +54,13 @@ impl FieldPath {
 /// Flattens nested objects into dotted paths (`{"engine":{"rpm":900}}` → `engine.rpm`).
 /// Arrays are kept as values: they rarely carry telemetry and flattening them would explode keys.
 pub fn flatten(obj: &Map<String, Value>) -> BTreeMap<String, Value> {
+    let mut flat = Vec::with_capacity(obj.len() * 2);
+    flatten_refs(obj, None, &mut flat, 0);
     let mut out = BTreeMap::new();
-    flatten_into(obj, None, &mut out, 0);
+    for (k, v) in flat {
+        // Of equal paths the later wins.
+        out.insert(k, v.clone());
+    }
     out
 }
 
@@ -86,28 +91,11 @@ pub fn flatten_to_json(obj: &Map<String, Value>) -> String {
     String::from_utf8(out).unwrap_or_else(|_| "{}".into())
 }
 
+/// The leaves of `obj` under their dotted paths, in the object's order (see [`flatten`]).
 fn flatten_refs<'a>(
     obj: &'a Map<String, Value>,
     prefix: Option<&str>,
     out: &mut Vec<(String, &'a Value)>,
-    depth: usize,
-) {
-    for (k, v) in obj {
-        let key = match prefix {
-            None => k.clone(),
-            Some(prefix) => format!("{prefix}.{k}"),
-        };
-        match v {
-            Value::Object(inner) if depth < 16 => flatten_refs(inner, Some(&key), out, depth + 1),
-            _ => out.push((key, v)),
-        }
-    }
-}
-
-fn flatten_into(
-    obj: &Map<String, Value>,
-    prefix: Option<&str>,
-    out: &mut BTreeMap<String, Value>,
     depth: usize,
 ) {
     for (k, v) in obj {
@@ -119,10 +107,8 @@ fn flatten_into(
         };
         match v {
             // Depth bound: hostile input must not recurse without limit.
-            Value::Object(inner) if depth < 16 => flatten_into(inner, Some(&key), out, depth + 1),
-            _ => {
-                out.insert(key, v.clone());
-            }
+            Value::Object(inner) if depth < 16 => flatten_refs(inner, Some(&key), out, depth + 1),
+            _ => out.push((key, v)),
         }
     }
 }
