@@ -57,6 +57,11 @@ impl HistoryPolicy {
         self.status_changed.remove(vehicle);
     }
 
+    /// Makes room for `n` more vehicles now (see [`crate::state::LiveFleet::reserve`]).
+    pub fn reserve(&mut self, n: usize) {
+        self.last.reserve(n);
+    }
+
     /// Vehicles remembered (for tests and metrics).
     pub fn len(&self) -> usize {
         self.last.len().max(self.status_changed.len())

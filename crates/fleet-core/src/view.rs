@@ -2,7 +2,7 @@
 //! individual vehicles when few are visible and grid clusters otherwise, so the UI's cost
 //! does not grow with the fleet.
 
-use crate::state::{LiveFleet, VehicleState as Live};
+use crate::state::{LiveFleet, Member, VehicleState as Live, grid};
 use fleet_model::{
     Alert, Cluster, Dot, FleetCounters, Frame, SearchHit, VehicleDetail, VehicleState, Viewport,
 };
@@ -77,11 +77,7 @@ pub fn in_group(v: &Live, group: Option<&str>) -> bool {
 
 /// Every group the live fleet's metadata names, sorted (the `group-filter` choices).
 pub fn groups(fleet: &LiveFleet) -> Vec<String> {
-    let set: std::collections::BTreeSet<&str> = fleet
-        .vehicles()
-        .filter_map(|(_, v)| v.info.as_ref().and_then(|i| i.group.as_deref()))
-        .collect();
-    set.into_iter().map(str::to_string).collect()
+    fleet.groups()
 }
 
 impl FrameBuilder {
@@ -93,11 +89,7 @@ impl FrameBuilder {
             .clone()
             .unwrap_or_else(|| (fleet.counters(now), now));
         if let Some(g) = input.group {
-            let (mut total, mut stale) = (0, 0);
-            for (_, v) in fleet.vehicles().filter(|(_, v)| in_group(v, Some(g))) {
-                total += 1;
-                stale += u64::from(fleet.is_stale(v, now));
-            }
+            let (total, stale) = fleet.group_counts(g, now);
             counters.group = Some(g.to_string());
             counters.vehicles_total = total;
             counters.vehicles_stale = stale;
@@ -112,39 +104,35 @@ impl FrameBuilder {
             }
         }
         let vp = input.viewport;
-        let mut visible: Vec<(&String, &Live, f64, f64)> = Vec::new();
-        for (id, v) in fleet.vehicles() {
-            if let Some(p) = &v.position
-                && vp.contains(p.lat, p.lng)
-                && in_group(v, input.group)
-            {
-                visible.push((id, v, p.lat, p.lng));
-            }
-        }
+        let visible = fleet.visible(&vp, input.group);
         let state = |id: &String, v: &Live| state_of(fleet, v, input.alerting.contains(id), now);
         let (dots, clusters) = if visible.len() <= MAX_DOTS || vp.zoom >= DOTS_ZOOM {
+            let max = if vp.zoom >= DOTS_ZOOM {
+                MAX_DOTS * 4
+            } else {
+                MAX_DOTS
+            };
             let dots = visible
                 .iter()
-                .take(if vp.zoom >= DOTS_ZOOM {
-                    MAX_DOTS * 4
-                } else {
-                    MAX_DOTS
-                })
-                .map(|(id, v, lat, lng)| Dot {
-                    id: (*id).clone(),
-                    lat: *lat,
-                    lng: *lng,
-                    heading: v
-                        .position
-                        .as_ref()
-                        .and_then(|p| p.heading)
-                        .map(|h| h as f32),
-                    state: state(id, v),
+                .take(max)
+                .filter_map(|m| {
+                    let (id, v) = fleet.at_slot(m.slot);
+                    let p = v.position.as_ref()?;
+                    Some(Dot {
+                        id: id.clone(),
+                        lat: p.lat,
+                        lng: p.lng,
+                        heading: p.heading.map(|h| h as f32),
+                        state: state(id, v),
+                    })
                 })
                 .collect();
             (dots, Vec::new())
         } else {
-            (Vec::new(), cluster(&visible, &vp, |id, v| state(id, v)))
+            (
+                Vec::new(),
+                cluster(fleet, &visible, &vp, input.alerting, input.group, now),
+            )
         };
         let selected = input.selected.and_then(|id| {
             fleet.vehicle(id).map(|v| VehicleDetail {
@@ -178,43 +166,91 @@ impl FrameBuilder {
     }
 }
 
-/// Grid clustering: cells of ~64 screen pixels at the viewport's zoom.
-fn cluster(
-    visible: &[(&String, &Live, f64, f64)],
+/// Clustering: the Web Mercator tiles of ~64 screen pixels at the viewport's zoom (a tile
+/// two zoom levels down), so a cluster covers the same screen area at every latitude. Each
+/// visible vehicle costs a shift and an addition; consecutive vehicles of one index cell
+/// usually share a tile, so the tile map is looked up once per run. Alerting vehicles (few)
+/// are counted afterwards: alerting wins over stale, as for dots.
+pub(crate) fn cluster(
+    fleet: &LiveFleet,
+    visible: &[Member],
     vp: &Viewport,
-    state: impl Fn(&String, &Live) -> VehicleState,
+    alerting: &HashSet<String>,
+    group: Option<&str>,
+    now: i64,
 ) -> Vec<Cluster> {
-    let cell = 360.0 / 2f64.powf(vp.zoom.clamp(0.0, 22.0)) * (64.0 / 256.0);
-    /// Running sums of one grid cell.
-    #[derive(Default)]
+    let tile_zoom = (vp.zoom.floor().clamp(0.0, 22.0) as u32 + 2).min(grid::LEVEL);
+    let shift = grid::LEVEL - tile_zoom;
+    /// Running sums of one tile.
+    #[derive(Default, Clone, Copy)]
     struct Acc {
-        lat: f64,
-        lng: f64,
+        x: f64,
+        y: f64,
         count: u32,
         alerting: u32,
         stale: u32,
     }
-    let mut cells: HashMap<(i64, i64), Acc> = HashMap::new();
-    for (id, v, lat, lng) in visible {
-        let key = ((lat / cell).floor() as i64, (lng / cell).floor() as i64);
-        let c = cells.entry(key).or_default();
-        c.lat += lat;
-        c.lng += lng;
-        c.count += 1;
-        match state(id, v) {
-            VehicleState::Alerting => c.alerting += 1,
-            VehicleState::Stale => c.stale += 1,
-            _ => {}
+    let mut tiles: HashMap<(u32, u32), Acc> = HashMap::new();
+    let mut run: Option<((u32, u32), Acc)> = None;
+    for m in visible {
+        let key = (m.x >> shift, m.y >> shift);
+        let acc = match &mut run {
+            Some((k, acc)) if *k == key => acc,
+            _ => {
+                if let Some((k, acc)) = run.take() {
+                    add(tiles.entry(k).or_default(), &acc);
+                }
+                &mut run.insert((key, Acc::default())).1
+            }
+        };
+        acc.x += f64::from(m.x);
+        acc.y += f64::from(m.y);
+        acc.count += 1;
+        acc.stale += u32::from(fleet.slot_is_stale(m.slot, now));
+    }
+    if let Some((k, acc)) = run {
+        add(tiles.entry(k).or_default(), &acc);
+    }
+    fn add(to: &mut Acc, a: &Acc) {
+        to.x += a.x;
+        to.y += a.y;
+        to.count += a.count;
+        to.stale += a.stale;
+    }
+    for id in alerting {
+        let Some(slot) = fleet.slot_of(id) else {
+            continue;
+        };
+        let (_, v) = fleet.at_slot(slot);
+        let Some(m) = fleet.member(slot) else {
+            continue;
+        };
+        let shown = v
+            .position
+            .as_ref()
+            .is_some_and(|p| vp.contains(p.lat, p.lng))
+            && in_group(v, group);
+        if let Some(t) = tiles
+            .get_mut(&(m.x >> shift, m.y >> shift))
+            .filter(|_| shown)
+        {
+            t.alerting += 1;
+            t.stale -= u32::from(fleet.slot_is_stale(slot, now));
         }
     }
-    cells
+    tiles
         .into_values()
-        .map(|c| Cluster {
-            lat: c.lat / f64::from(c.count),
-            lng: c.lng / f64::from(c.count),
-            count: c.count,
-            alerting: c.alerting,
-            stale: c.stale,
+        .map(|t| {
+            let n = f64::from(t.count);
+            // +0.5: the centre of the integer cells the vehicles are in.
+            let (lat, lng) = grid::unproject(t.x / n + 0.5, t.y / n + 0.5);
+            Cluster {
+                lat,
+                lng,
+                count: t.count,
+                alerting: t.alerting,
+                stale: t.stale,
+            }
         })
         .collect()
 }
@@ -339,6 +375,70 @@ mod tests {
         let fr = FrameBuilder::default().build(&f, input(vp, &alerting));
         assert_eq!(fr.dots.len(), 1);
         assert_eq!(fr.dots[0].state, VehicleState::Alerting);
+    }
+
+    /// Issue 13: clusters are Web Mercator tiles two zoom levels down (64 px), whatever the
+    /// latitude. At 60° N a zoom-10 tile is 0.35° wide but only ~0.18° tall; the old degree
+    /// cells (0.35° × 0.35°) merged the vehicles of a tile with those just south of it into
+    /// squares twice as tall on screen as wide.
+    #[test]
+    fn clusters_are_mercator_tiles() {
+        let mut f = LiveFleet::new(300.0);
+        let (x, y) = grid::project(60.0, 10.0);
+        let shift = grid::LEVEL - 10;
+        // the tile of zoom 10 holding (60, 10): its corners
+        let tile = |dx: u32, dy: u32| {
+            grid::unproject(
+                f64::from(((x >> shift) + dx) << shift),
+                f64::from(((y >> shift) + dy) << shift),
+            )
+        };
+        let (north, west) = tile(0, 0);
+        let (south, east) = tile(1, 1);
+        let put = |f: &mut LiveFleet, id: String, lat: f64, lng: f64| {
+            f.apply_position(
+                &PositionSample {
+                    vehicle: id,
+                    ts_ms: 1000,
+                    lat,
+                    lng,
+                    speed: None,
+                    heading: None,
+                    source: Source::Kafka,
+                },
+                1000,
+            );
+        };
+        // 3,000 vehicles inside the tile, 3,000 just south of it
+        for i in 0..3000 {
+            let t = (f64::from(i) + 0.5) / 3000.0;
+            put(
+                &mut f,
+                format!("in-{i}"),
+                south + (north - south) * t,
+                west + (east - west) * t,
+            );
+            put(
+                &mut f,
+                format!("out-{i}"),
+                south - (north - south) * t * 0.9,
+                west + (east - west) * t,
+            );
+        }
+        let vp = Viewport {
+            south: 50.0,
+            west: 0.0,
+            north: 70.0,
+            east: 20.0,
+            zoom: 8.0,
+        };
+        let none = HashSet::new();
+        let fr = FrameBuilder::default().build(&f, input(vp, &none));
+        let mut counts: Vec<u32> = fr.clusters.iter().map(|c| c.count).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, [3000, 3000], "one cluster per tile");
+        let inside = fr.clusters.iter().find(|c| c.lat > south).unwrap();
+        assert!(inside.lat < north && inside.lng > west && inside.lng < east);
     }
 
     #[test]

@@ -14,6 +14,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{debug, warn};
 
+/// Vehicles taken out of the shared live state per lock hold when evicting.
+const EVICT_CHUNK: usize = 2_000;
+/// Messages of a batch applied per hold of the live-state lock.
+const LOCK_SLICE: usize = 1_000;
 /// Status samples: keep when a state changed (engine, doors, headlights), a level moved by
 /// a step worth charting (fuel or battery by 1 point, speed by 5 km/h), or the interval
 /// passed. Floats change in every message of a real device: compared exactly, every sample
@@ -102,21 +106,32 @@ impl Core {
     /// one per batch.
     pub(super) fn evict(&mut self, now: i64) -> usize {
         let handle = self.live.clone();
-        let mut live = handle.lock();
         let rules = &self.rules;
-        let max = if live.len() > self.max_live {
-            self.max_live - self.max_live / 10
-        } else {
-            self.max_live
+        let gone = {
+            let live = handle.lock();
+            let max = if live.len() > self.max_live {
+                self.max_live - self.max_live / 10
+            } else {
+                self.max_live
+            };
+            live.eviction_candidates(now - self.evict_silent_ms, max, |id| {
+                rules.as_ref().is_some_and(|r| r.has_open(id))
+            })
         };
-        let gone = live.eviction_candidates(now - self.evict_silent_ms, max, |id| {
-            rules.as_ref().is_some_and(|r| r.has_open(id))
-        });
+        // Out of the shared live state a chunk at a time, letting a waiting frame in
+        // between: 25,000 removals in one hold were a 1 s frame interval (issue 10).
+        for chunk in gone.chunks(EVICT_CHUNK) {
+            let mut live = handle.lock();
+            for id in chunk {
+                live.remove(id);
+            }
+            Live::unlock_fair(live);
+        }
+        // The engine's own maps are not shared: no lock needed.
         for id in &gone {
             if let Some(r) = &mut self.rules {
                 r.forget(id);
             }
-            live.remove(id);
             self.devices.forget(id);
             self.history.forget(id);
             self.status_policy.last.remove(id);
@@ -153,9 +168,17 @@ impl Core {
             if down(&live.kafka) || down(&live.redis) {
                 r.sources_down(now);
             }
+            // Nobody silent long enough (the census's oldest second says so): no walk over
+            // the fleet under the lock a frame waits for.
+            let anyone = r.stale_after_ms().is_some_and(|after| {
+                live.oldest_seen_ms()
+                    .is_some_and(|oldest| oldest <= now - after)
+            });
             r.on_tick(
                 now,
-                live.vehicles().map(|(id, v)| (id.as_str(), v.last_seen_ms)),
+                live.vehicles()
+                    .take(if anyone { usize::MAX } else { 0 })
+                    .map(|(id, v)| (id.as_str(), v.last_seen_ms)),
                 &mut self.raised,
             );
         }
@@ -183,78 +206,99 @@ impl Core {
             ..Default::default()
         };
         let mut deltas: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
-        {
-            // A handle of our own, so the guard does not borrow `self` (see `position`).
-            let handle = self.live.clone();
-            let mut live = handle.lock();
-            for mut item in b.items {
-                let d = deltas.entry(item.topic.clone()).or_default();
-                if !item.secondary {
-                    d.0 += 1;
+        // A handle of our own, so the guard does not borrow `self` (see `position`).
+        let handle = self.live.clone();
+        // Maps that must grow for this batch grow now, not inside a slice under the lock.
+        let n = b.items.len();
+        self.history.reserve(n);
+        self.status_policy.last.reserve(n);
+        if let Some(r) = &mut self.rules {
+            r.reserve(n);
+        }
+        handle.lock().reserve(n);
+        let mut items = b.items.into_iter().peekable();
+        // The batch is applied in slices, each under one hold of the live-state lock, and the
+        // task yields between them: a waiting frame (on this runtime, or the lock) gets in
+        // (issue 10: a batch of 5,000 new vehicles held both for over 100 ms).
+        while items.peek().is_some() {
+            {
+                let mut live = handle.lock();
+                for mut item in items.by_ref().take(LOCK_SLICE) {
+                    let d = deltas.entry(item.topic.clone()).or_default();
+                    if !item.secondary {
+                        d.0 += 1;
+                    }
+                    if item.by_device
+                        && let Ok(decoded) = &mut item.outcome
+                    {
+                        self.devices.attribute(decoded, &mut wb);
+                    }
+                    let origin = Origin {
+                        topic: Some(item.topic.clone()),
+                        partition: Some(item.partition),
+                        offset: Some(item.offset),
+                    };
+                    match item.outcome {
+                        Ok(Decoded::Position(p)) => {
+                            self.position(&mut live, p, origin, now, &mut wb)
+                        }
+                        Ok(Decoded::Status(s)) => {
+                            let (a, known_changed) = live.apply_status(&s, now);
+                            if let Some(r) = &mut self.rules {
+                                r.on_status(&s, &mut self.raised);
+                            }
+                            if known_changed {
+                                self.history.status_changed(&s.vehicle);
+                            }
+                            if a.new_vehicle {
+                                wb.snapshots.push(VehicleSnapshot {
+                                    vehicle: s.vehicle.clone(),
+                                    first_seen: now,
+                                    position: None,
+                                    status_json: Some(s.fields.clone()),
+                                });
+                            } else {
+                                mark_dirty(&mut self.dirty, &s.vehicle);
+                            }
+                            if self.status_policy.keep(&s.vehicle, s.ts_ms, &s.known) {
+                                wb.statuses.push((s, origin));
+                            }
+                        }
+                        Ok(Decoded::Info(i)) => {
+                            live.apply_info(&i, now);
+                            wb.infos.push(i);
+                        }
+                        Ok(Decoded::InfoDelete(id)) => {
+                            live.delete_info(&id);
+                            wb.delete_info(id);
+                        }
+                        Ok(Decoded::Device(m)) => {
+                            if let Some((device, vehicle)) = self.devices.apply(m, &mut wb) {
+                                self.reattribute(&mut live, device, vehicle, now, &mut wb);
+                            }
+                        }
+                        Ok(Decoded::Alert(a)) => wb.alerts.push((a, AlertOrigin::Upstream)),
+                        Ok(Decoded::Ack(k)) => {
+                            if let Some(r) = &mut self.rules {
+                                r.acknowledged(&k.alert_id, &k.operator, k.ts, &k.note);
+                            }
+                            wb.acks.push(k);
+                        }
+                        Ok(Decoded::Snooze(z)) => wb.snoozes.push(z),
+                        Ok(Decoded::Tombstone) => {}
+                        Err(q) => {
+                            d.1 += 1;
+                            live.count_rejection(q.reason);
+                            wb.quarantine.push(*q);
+                        }
+                    }
                 }
-                if item.by_device
-                    && let Ok(decoded) = &mut item.outcome
-                {
-                    self.devices.attribute(decoded, &mut wb);
-                }
-                let origin = Origin {
-                    topic: Some(item.topic.clone()),
-                    partition: Some(item.partition),
-                    offset: Some(item.offset),
-                };
-                match item.outcome {
-                    Ok(Decoded::Position(p)) => self.position(&mut live, p, origin, now, &mut wb),
-                    Ok(Decoded::Status(s)) => {
-                        let (a, known_changed) = live.apply_status(&s, now);
-                        if let Some(r) = &mut self.rules {
-                            r.on_status(&s, &mut self.raised);
-                        }
-                        if known_changed {
-                            self.history.status_changed(&s.vehicle);
-                        }
-                        if a.new_vehicle {
-                            wb.snapshots.push(VehicleSnapshot {
-                                vehicle: s.vehicle.clone(),
-                                first_seen: now,
-                                position: None,
-                                status_json: Some(s.fields.clone()),
-                            });
-                        } else {
-                            mark_dirty(&mut self.dirty, &s.vehicle);
-                        }
-                        if self.status_policy.keep(&s.vehicle, s.ts_ms, &s.known) {
-                            wb.statuses.push((s, origin));
-                        }
-                    }
-                    Ok(Decoded::Info(i)) => {
-                        live.apply_info(&i, now);
-                        wb.infos.push(i);
-                    }
-                    Ok(Decoded::InfoDelete(id)) => {
-                        live.delete_info(&id);
-                        wb.delete_info(id);
-                    }
-                    Ok(Decoded::Device(m)) => {
-                        if let Some((device, vehicle)) = self.devices.apply(m, &mut wb) {
-                            self.reattribute(&mut live, device, vehicle, now, &mut wb);
-                        }
-                    }
-                    Ok(Decoded::Alert(a)) => wb.alerts.push((a, AlertOrigin::Upstream)),
-                    Ok(Decoded::Ack(k)) => {
-                        if let Some(r) = &mut self.rules {
-                            r.acknowledged(&k.alert_id, &k.operator, k.ts, &k.note);
-                        }
-                        wb.acks.push(k);
-                    }
-                    Ok(Decoded::Snooze(z)) => wb.snoozes.push(z),
-                    Ok(Decoded::Tombstone) => {}
-                    Err(q) => {
-                        d.1 += 1;
-                        live.count_rejection(q.reason);
-                        wb.quarantine.push(*q);
-                    }
-                }
+                Live::unlock_fair(live);
             }
+            tokio::task::yield_now().await;
+        }
+        {
+            let mut live = handle.lock();
             for (t, (m, r)) in &deltas {
                 live.count(t, *m, *r, now);
             }

@@ -146,6 +146,11 @@ impl RuleEngine {
         self.open.get(vehicle).is_some_and(|a| !a.is_empty())
     }
 
+    /// Makes room for `n` more vehicles now (see [`crate::state::LiveFleet::reserve`]).
+    pub fn reserve(&mut self, n: usize) {
+        self.vehicles.reserve(n);
+    }
+
     /// Forgets a vehicle evicted from the live state. The caller keeps vehicles that
     /// [`RuleEngine::has_open`] alerts for: that state is needed to resolve them.
     pub fn forget(&mut self, vehicle: &str) {
@@ -458,6 +463,13 @@ impl RuleEngine {
         self.stale_quiet_until_ms = self
             .stale_quiet_until_ms
             .max(now_ms.saturating_add(after_ms));
+    }
+
+    /// How long a vehicle must be silent for the stale rule, when it is on: the engine skips
+    /// the walk over the fleet when nobody has been silent that long (issue 13).
+    pub fn stale_after_ms(&self) -> Option<i64> {
+        let cfg = self.cfg.stale;
+        cfg.enabled.then_some((cfg.after_s * 1000.0) as i64)
     }
 
     /// Wall-clock checks (stale devices). `last_seen` yields (vehicle, arrival ms of its
