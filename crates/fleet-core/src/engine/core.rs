@@ -174,13 +174,13 @@ impl Core {
                 live.oldest_seen_ms()
                     .is_some_and(|oldest| oldest <= now - after)
             });
-            r.on_tick(
-                now,
-                live.vehicles()
-                    .take(if anyone { usize::MAX } else { 0 })
-                    .map(|(id, v)| (id.as_str(), v.last_seen_ms)),
-                &mut self.raised,
-            );
+            if anyone {
+                r.on_tick(
+                    now,
+                    live.vehicles().map(|(id, v)| (id.as_str(), v.last_seen_ms)),
+                    &mut self.raised,
+                );
+            }
         }
         self.write_raised().await;
     }

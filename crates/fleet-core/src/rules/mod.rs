@@ -480,11 +480,13 @@ impl RuleEngine {
         last_seen: impl Iterator<Item = (&'a str, i64)>,
         out: &mut Vec<Alert>,
     ) {
-        let cfg = self.cfg.stale;
-        if !cfg.enabled || now_ms < self.stale_quiet_until_ms {
+        let Some(after_ms) = self.stale_after_ms() else {
+            return;
+        };
+        if now_ms < self.stale_quiet_until_ms {
             return;
         }
-        let after_ms = (cfg.after_s * 1000.0) as i64;
+        let severity = self.cfg.stale.severity;
         for (v, seen) in last_seen {
             if now_ms - seen >= after_ms && !self.is_open(names::STALE, v) {
                 // The id uses the last *event* time, the same on every desktop.
@@ -500,7 +502,7 @@ impl RuleEngine {
                     v,
                     since,
                     now_ms,
-                    cfg.severity,
+                    severity,
                     format!("No message for {mins:.0} min"),
                     out,
                 );
